@@ -1,0 +1,54 @@
+// RFC 8489 §9.2.4: checks a request's long-term credentials against REST shared secrets.
+// The caller turns each failure into the RFC's response (turn::Server decides codes).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "hush/auth/nonce.hpp"
+#include "hush/auth/secret_set.hpp"
+#include "hush/base/result.hpp"
+#include "hush/stun/message.hpp"
+
+namespace hush::auth {
+
+enum class AuthFailure {
+  no_integrity,         // 401 challenge with REALM and NONCE
+  missing_attributes,   // 400: integrity without USERNAME, REALM or NONCE
+  stale_nonce,          // 438
+  bad_username,         // 401: not a REST username
+  expired_credential,   // 401: REST expiry in the past
+  bad_integrity,        // 401: no secret produces this HMAC
+};
+
+struct Credentials {
+  std::string username;
+  std::array<std::byte, 32> key{};
+  std::size_t key_size = 0;
+  // Which integrity attributes the request carried; the response carries the same ones.
+  bool sha1 = false;
+  bool sha256 = false;
+  Bytes key_bytes() const { return {key.data(), key_size}; }
+};
+
+class Authenticator {
+ public:
+  Authenticator(std::string realm, SecretSet secrets, std::shared_ptr<const NonceIssuer> nonces);
+
+  const std::string& realm() const { return realm_; }
+  const NonceIssuer& nonces() const { return *nonces_; }
+  const SecretSet& secrets() const { return secrets_; }
+
+  Result<Credentials, AuthFailure> authenticate(const stun::MessageView& m, std::int64_t now_unix,
+                                                const Endpoint& client) const;
+
+ private:
+  std::string realm_;
+  SecretSet secrets_;
+  std::shared_ptr<const NonceIssuer> nonces_;
+};
+
+}  // namespace hush::auth

@@ -1,0 +1,37 @@
+// RFC 8489 §9.2: stateless nonces. A nonce is base64url(expiry || MAC(key, expiry || client)),
+// so any worker can check one without shared state, and it stops working after its lifetime.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "hush/base/address.hpp"
+
+namespace hush::auth {
+
+enum class NonceCheck { valid, stale };
+
+class NonceIssuer {
+ public:
+  static constexpr std::size_t kEncodedSize = 16;
+
+  NonceIssuer(std::array<std::uint8_t, 32> key, std::int64_t lifetime_seconds);
+  static NonceIssuer with_random_key(std::int64_t lifetime_seconds);
+  ~NonceIssuer();
+
+  // Writes kEncodedSize characters.
+  void issue(std::int64_t now_unix, const Endpoint& client, char* out) const;
+  std::string issue(std::int64_t now_unix, const Endpoint& client) const;
+  // Anything not minted here for this client, or expired, is stale (438 makes the client retry).
+  NonceCheck check(std::string_view nonce, std::int64_t now_unix, const Endpoint& client) const;
+
+ private:
+  void mac(std::uint32_t expiry, const Endpoint& client, std::uint8_t* out8) const;
+
+  std::array<std::uint8_t, 32> key_;
+  std::int64_t lifetime_;
+};
+
+}  // namespace hush::auth

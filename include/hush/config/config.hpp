@@ -1,0 +1,60 @@
+// Every option of hush-relay in one validated struct. Flags and the config file (--config,
+// TOML or INI, keys equal the long flag names) share one definition; docs/configuration.md
+// lists them all.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hush/base/address.hpp"
+#include "hush/base/log.hpp"
+#include "hush/policy/cidr.hpp"
+#include "hush/turn/server.hpp"
+
+namespace hush::config {
+
+struct Config {
+  std::vector<Endpoint> listen;
+  std::optional<IpAddress> relay_v4;
+  std::optional<IpAddress> relay_v6;
+  std::optional<IpAddress> external_v4;
+  std::optional<IpAddress> external_v6;
+  std::uint16_t relay_port_min = 49152;
+  std::uint16_t relay_port_max = 65535;
+  std::string realm = "hush";
+  std::string secret_file;  // empty: a secret is generated for this run only
+  unsigned threads = 1;
+  std::vector<policy::Cidr> allow_peer;
+  std::vector<policy::Cidr> deny_peer;
+  log::Level log_level = log::Level::info;
+  std::int64_t nonce_lifetime = 600;
+  std::size_t max_allocations = 100000;
+  std::size_t user_quota = 100;
+  turn::ServerOptions server;  // lifetimes, per-allocation limits, rate limit, software
+  std::string config_file;
+};
+
+struct CredentialRequest {
+  std::string secret_file;
+  std::int64_t ttl = 600;
+  std::vector<std::string> uris;
+};
+
+enum class Command { run, credential, exit };
+
+struct Parsed {
+  Command command = Command::exit;
+  int exit_code = 0;  // for Command::exit: 0 after --help/--version, 2 after a bad option
+  Config config;
+  CredentialRequest credential;
+};
+
+// Parses argv. On a bad option prints one line naming it to stderr and returns exit code 2.
+Parsed parse(int argc, const char* const* argv);
+
+// The turn: URIs for the listen addresses.
+std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen);
+
+}  // namespace hush::config

@@ -1,0 +1,28 @@
+// Plain POSIX UDP sockets and address conversion, for the worker's batched I/O.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+
+#include "hush/base/address.hpp"
+#include "hush/base/result.hpp"
+
+namespace hush::net {
+
+socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& out);
+Endpoint from_sockaddr(const sockaddr_storage& sa);
+
+struct UdpOptions {
+  bool reuse_port = false;
+  bool dont_fragment = false;
+  int receive_buffer = 0;  // bytes; 0 keeps the system default
+  int send_buffer = 0;
+};
+
+// A non-blocking UDP socket bound to `local` (IPv6 sockets are v6-only). Returns the fd.
+Result<int, std::string> open_udp(const Endpoint& local, const UdpOptions& options);
+Endpoint local_endpoint(int fd);
+
+}  // namespace hush::net

@@ -1,0 +1,83 @@
+// One shared-nothing worker: a thread with its own io_context, SO_REUSEPORT listeners on
+// every listen address, relayed sockets and TURN state. Packets are read with recvmmsg and
+// written with sendmmsg after Asio reports readiness (Asio's own examples' pattern:
+// async_wait(wait_read), then the native handle).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "hush/net/relay_ports.hpp"
+#include "hush/turn/server.hpp"
+
+namespace hush::net {
+
+struct WorkerConfig {
+  std::vector<Endpoint> listen;
+  RelayPortsConfig relay;
+  turn::ServerOptions server;
+  std::size_t batch = 32;  // datagrams per recvmmsg
+};
+
+class Worker {
+ public:
+  // Opens the listeners; throws std::runtime_error naming the address if one cannot be bound.
+  // Shared with every worker: live relayed ports (peer policy), ports in use (allocator),
+  // per-user quotas and EVEN-PORT reservations.
+  struct Shared {
+    policy::RelayPortRegistry& live_ports;
+    policy::RelayPortRegistry& ports_in_use;
+    turn::UserQuota& quota;
+    turn::ReservationTable& reservations;
+  };
+  Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void run();                 // on the worker's thread, until stop()
+  void stop();                // from any thread
+  void replace_snapshot(std::shared_ptr<const turn::Snapshot> s);  // from any thread
+
+  // Counters, copied on the worker's thread (safe from any thread while it runs).
+  turn::Counters counters();
+  std::size_t allocations();
+
+ private:
+  struct RelaySocketState;
+  struct Slot;
+
+  void arm_listener(std::size_t index);
+  void arm_relay(RelaySocketState* state);
+  void drain_listener(std::size_t index);
+  void drain_relay(RelaySocketState* state);
+  int receive_batch(int fd);  // recvmmsg into the slots; returns datagrams received
+  void flush();
+  void on_tick();
+  turn::Now now() const;
+  void relay_opened(int fd);
+  void relay_closed(int fd);
+
+  WorkerConfig config_;
+  boost::asio::io_context io_;
+  std::vector<std::unique_ptr<boost::asio::ip::udp::socket>> listeners_;
+  std::vector<RelaySocketState*> relays_by_fd_;
+  std::unique_ptr<RelayPorts> ports_;
+  std::unique_ptr<turn::Server> server_;
+  turn::Outbox outbox_;
+  boost::asio::steady_timer tick_;
+
+  std::vector<std::byte> buffers_;  // batch slots: headroom | datagram | tailroom
+  std::vector<Slot> slots_;
+  std::vector<mmsghdr> headers_;
+  bool stopping_ = false;
+};
+
+}  // namespace hush::net

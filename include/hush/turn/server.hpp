@@ -1,0 +1,132 @@
+// RFC 8656: the TURN state machine of one worker, driven by (now, where, from, bytes) and
+// answering through an Outbox. No sockets, no clocks, no threads, no logging per packet.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hush/auth/authenticator.hpp"
+#include "hush/policy/peer_policy.hpp"
+#include "hush/policy/rate_limiter.hpp"
+#include "hush/policy/relay_port_registry.hpp"
+#include "hush/stun/builder.hpp"
+#include "hush/stun/message.hpp"
+#include "hush/turn/allocation.hpp"
+#include "hush/turn/counters.hpp"
+#include "hush/turn/expiry_queue.hpp"
+#include "hush/turn/outbox.hpp"
+#include "hush/turn/port_allocator.hpp"
+#include "hush/turn/quota.hpp"
+#include "hush/turn/reservation.hpp"
+#include "hush/turn/time.hpp"
+
+namespace hush::turn {
+
+// What every worker reads and a reload replaces as a whole.
+struct Snapshot {
+  auth::Authenticator auth;
+  policy::PeerPolicy peers;
+};
+
+struct ServerOptions {
+  Seconds default_lifetime{600};
+  Seconds max_lifetime{3600};
+  Seconds permission_lifetime{300};
+  Seconds channel_lifetime{600};
+  Seconds reservation_lifetime{30};
+  std::optional<IpAddress> external_ip_v4;  // reported instead of the bound relay address
+  std::optional<IpAddress> external_ip_v6;
+  std::size_t max_allocations = 100000;  // this worker's share
+  std::size_t max_permissions = 64;      // per allocation
+  std::size_t max_channels = 64;         // per allocation
+  bool relay_v4 = true;   // families this relay can allocate (440 otherwise)
+  bool relay_v6 = false;
+  double unauth_rate = 100;   // unauthenticated answers per second per source prefix
+  double unauth_burst = 200;
+  std::string software;       // SOFTWARE attribute; empty (the default) sends none
+};
+
+// The caller guarantees this much writable room before a peer payload, and 4 bytes after it,
+// so ChannelData and Data indication headers are written in place.
+inline constexpr std::size_t kPeerHeadroom = 64;
+inline constexpr std::size_t kPeerTailroom = 4;
+
+class Server {
+ public:
+  Server(ServerOptions options, std::shared_ptr<const Snapshot> snapshot, RelayPortAllocator& ports,
+         policy::RelayPortRegistry* live_ports = nullptr, UserQuota* quota = nullptr,
+         ReservationTable* reservations = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void set_snapshot(std::shared_ptr<const Snapshot> s) { snapshot_ = std::move(s); }
+
+  // A datagram from a client on listener `listener`.
+  void on_client_datagram(const Now& now, std::uint16_t listener, const Endpoint& from, Bytes datagram,
+                          Outbox& out);
+  // A datagram from a peer on a relayed socket; see kPeerHeadroom.
+  void on_peer_datagram(const Now& now, std::uint32_t relay_handle, const Endpoint& from,
+                        std::byte* payload, std::size_t size, Outbox& out);
+  // Expires allocations, permissions, channels and reservations that are due.
+  void on_timer(const Now& now);
+  // Removes every allocation (shutdown).
+  void clear();
+
+  std::size_t allocation_count() const { return allocations_.size(); }
+  const Allocation* find(const FiveTuple& t) const;
+  const Counters& counters() const { return counters_; }
+  const ServerOptions& options() const { return options_; }
+
+ private:
+  struct Request;  // the parsed request and where it came from
+
+  void handle_stun(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out);
+  void handle_binding(const Request& r, Outbox& out);
+  void handle_allocate(const Request& r, Outbox& out);
+  void handle_refresh(const Request& r, Allocation& a, Outbox& out);
+  void handle_create_permission(const Request& r, Allocation& a, Outbox& out);
+  void handle_channel_bind(const Request& r, Allocation& a, Outbox& out);
+  void handle_send(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out);
+  void handle_channel_data(const Now& now, const FiveTuple& t, Bytes datagram, Outbox& out);
+
+  // Responses. Unauthenticated ones pass the rate limit and the 3x amplification bound here.
+  void reply_unauthenticated(const Request& r, int code, Outbox& out, bool with_nonce = false,
+                             std::span<const std::uint16_t> unknown = {});
+  template <class Fill>
+  void reply_authenticated(const Request& r, Allocation* cache_in, Outbox& out, Fill fill);
+  void reply_error(const Request& r, int code, Allocation* cache_in, Outbox& out,
+                   std::span<const std::uint16_t> unknown = {});
+  void emit(const Request& r, Bytes message, Outbox& out);
+  bool fits_amplification_bound(const Request& r, std::size_t response_size);
+
+  bool peer_allowed(const Endpoint& peer) const { return snapshot_->peers.allows(peer); }
+  Endpoint reported(const RelaySocket& s) const;
+  void schedule(Allocation& a);
+  void remove(Allocation& a);
+  std::optional<std::pair<RelaySocket, std::optional<RelaySocket>>> open_relay(Family f, bool even,
+                                                                                bool reserve, bool df);
+
+  ServerOptions options_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  RelayPortAllocator& ports_;
+  policy::RelayPortRegistry* live_ports_;
+  UserQuota* quota_;
+  policy::PrefixRateLimiter unauth_limiter_;
+
+  std::unordered_map<FiveTuple, std::unique_ptr<Allocation>> allocations_;
+  std::unordered_map<std::uint64_t, Allocation*> by_id_;
+  std::unordered_map<std::uint32_t, Allocation*> by_relay_;
+  ReservationTable own_reservations_;  // used when no shared table is given (tests)
+  ReservationTable* reservations_;
+  ExpiryQueue expiry_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t txid_state_;  // xorshift state for Data indication transaction ids
+  Counters counters_;
+};
+
+}  // namespace hush::turn

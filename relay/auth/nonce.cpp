@@ -1,0 +1,62 @@
+#include "hush/auth/nonce.hpp"
+
+#include <openssl/crypto.h>
+
+#include <cstring>
+
+#include "hush/auth/base64.hpp"
+#include "hush/auth/secret_set.hpp"
+#include "hush/stun/integrity.hpp"
+
+namespace hush::auth {
+
+NonceIssuer::NonceIssuer(std::array<std::uint8_t, 32> key, std::int64_t lifetime)
+    : key_(key), lifetime_(lifetime) {}
+
+NonceIssuer NonceIssuer::with_random_key(std::int64_t lifetime) {
+  std::array<std::uint8_t, 32> key{};
+  random_bytes(key.data(), key.size());
+  return NonceIssuer(key, lifetime);
+}
+
+NonceIssuer::~NonceIssuer() { OPENSSL_cleanse(key_.data(), key_.size()); }
+
+void NonceIssuer::mac(std::uint32_t expiry, const Endpoint& client, std::uint8_t* out8) const {
+  std::byte input[4 + 16 + 2];
+  store_u32(input, expiry);
+  std::memset(input + 4, 0, 16);
+  std::memcpy(input + 4, client.ip.data(), client.ip.size());
+  store_u16(input + 20, client.port);
+  auto full = stun::hmac_sha1({reinterpret_cast<const std::byte*>(key_.data()), key_.size()}, input);
+  std::memcpy(out8, full.data(), 8);
+}
+
+void NonceIssuer::issue(std::int64_t now, const Endpoint& client, char* out) const {
+  std::uint8_t raw[12];
+  const auto expiry = static_cast<std::uint32_t>(now + lifetime_);
+  store_u32(reinterpret_cast<std::byte*>(raw), expiry);
+  mac(expiry, client, raw + 4);
+  const std::string text = base64url({reinterpret_cast<const std::byte*>(raw), sizeof raw});
+  std::memcpy(out, text.data(), kEncodedSize);
+}
+
+std::string NonceIssuer::issue(std::int64_t now, const Endpoint& client) const {
+  std::string s(kEncodedSize, '\0');
+  issue(now, client, s.data());
+  return s;
+}
+
+NonceCheck NonceIssuer::check(std::string_view nonce, std::int64_t now, const Endpoint& client) const {
+  if (nonce.size() != kEncodedSize) return NonceCheck::stale;
+  auto raw = base64url_decode(nonce);
+  if (!raw || raw->size() != 12) return NonceCheck::stale;
+  const auto* p = reinterpret_cast<const std::byte*>(raw->data());
+  const std::uint32_t expiry = load_u32(p);
+  std::uint8_t expect[8];
+  mac(expiry, client, expect);
+  if (CRYPTO_memcmp(expect, p + 4, 8) != 0) return NonceCheck::stale;
+  if (static_cast<std::int64_t>(expiry) < now) return NonceCheck::stale;
+  return NonceCheck::valid;
+}
+
+}  // namespace hush::auth

@@ -1,0 +1,229 @@
+#include "hush/config/config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <iostream>
+#include <thread>
+
+namespace hush::config {
+namespace {
+
+struct Invalid {
+  std::string option;
+  std::string message;
+};
+
+template <class T>
+T number(const std::string& option, const std::string& text, T min, T max) {
+  T v{};
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || p != text.data() + text.size() || v < min || v > max)
+    throw Invalid{option, "expected a number from " + std::to_string(min) + " to " + std::to_string(max) +
+                              ", got '" + text + "'"};
+  return v;
+}
+
+IpAddress ip(const std::string& option, const std::string& text) {
+  auto a = IpAddress::parse(text);
+  if (!a) throw Invalid{option, "not an IP address: '" + text + "'"};
+  return *a;
+}
+
+std::vector<policy::Cidr> cidrs(const std::string& option, const std::vector<std::string>& list) {
+  std::vector<policy::Cidr> out;
+  for (const auto& s : list) {
+    auto c = policy::Cidr::parse(s);
+    if (!c) throw Invalid{option, "not an address or CIDR range: '" + s + "'"};
+    out.push_back(*c);
+  }
+  return out;
+}
+
+// Raw option values as CLI11 fills them; validated into Config afterwards.
+struct Raw {
+  std::vector<std::string> listen{"127.0.0.1:3478"};
+  std::vector<std::string> relay_ip;
+  std::vector<std::string> external_ip;
+  std::string relay_ports = "49152-65535";
+  std::string realm = "hush";
+  std::string secret_file;
+  std::string threads = "0";
+  std::vector<std::string> allow_peer;
+  std::vector<std::string> deny_peer;
+  std::string log_level = "info";
+  std::string default_lifetime = "600";
+  std::string max_lifetime = "3600";
+  std::string nonce_lifetime = "600";
+  std::string max_allocations = "100000";
+  std::string user_quota = "100";
+  std::string max_permissions = "64";
+  std::string max_channels = "64";
+  std::string unauth_rate = "100";
+  std::string software;
+};
+
+void add_run_options(CLI::App& app, Raw& r) {
+  app.add_option("--listen", r.listen, "UDP address to serve STUN/TURN on, IP:PORT or [IPv6]:PORT (repeatable)")
+      ->capture_default_str();
+  app.add_option("--relay-ip", r.relay_ip,
+                 "Address relayed sockets bind to, one per family (repeatable; default: the listen address)");
+  app.add_option("--external-ip", r.external_ip,
+                 "Address reported to clients instead of the relay IP, for a relay behind 1:1 NAT (one per family)");
+  app.add_option("--relay-ports", r.relay_ports, "Relayed port range MIN-MAX")->capture_default_str();
+  app.add_option("--realm", r.realm, "REALM of long-term credentials")->capture_default_str();
+  app.add_option("--secret-file", r.secret_file,
+                 "File with REST shared secrets, one per line: the first mints, all verify "
+                 "(default: a random secret for this run, printed with a credential)");
+  app.add_option("--threads", r.threads, "Worker threads (0: one per core)")->capture_default_str();
+  app.add_option("--allow-peer", r.allow_peer, "Allow relaying to this CIDR despite the default deny ranges (repeatable)");
+  app.add_option("--deny-peer", r.deny_peer, "Never relay to this CIDR (repeatable)");
+  app.add_option("--log-level", r.log_level, "debug, info, warn, error or off")->capture_default_str();
+  app.add_option("--default-lifetime", r.default_lifetime, "Allocation lifetime in seconds when the client asks for less")
+      ->capture_default_str();
+  app.add_option("--max-lifetime", r.max_lifetime, "Longest allocation lifetime in seconds")->capture_default_str();
+  app.add_option("--nonce-lifetime", r.nonce_lifetime, "Seconds before a NONCE goes stale (438)")->capture_default_str();
+  app.add_option("--max-allocations", r.max_allocations, "Allocations in total, over all workers")->capture_default_str();
+  app.add_option("--user-quota", r.user_quota, "Allocations per username (0: unlimited)")->capture_default_str();
+  app.add_option("--max-permissions", r.max_permissions, "Permissions per allocation")->capture_default_str();
+  app.add_option("--max-channels", r.max_channels, "Channel bindings per allocation")->capture_default_str();
+  app.add_option("--unauth-rate", r.unauth_rate,
+                 "Answers per second to unauthenticated requests per source /24 or /64, per worker (0: unlimited)")
+      ->capture_default_str();
+  app.add_option("--software", r.software, "SOFTWARE attribute to send (default: none; it fingerprints the server)");
+}
+
+Config validate(const Raw& r, const std::string& config_file) {
+  Config c;
+  c.config_file = config_file;
+  if (r.listen.empty()) throw Invalid{"--listen", "at least one address is needed"};
+  for (const auto& s : r.listen) {
+    auto ep = Endpoint::parse(s);
+    if (!ep || ep->port == 0) throw Invalid{"--listen", "expected IP:PORT or [IPv6]:PORT, got '" + s + "'"};
+    c.listen.push_back(*ep);
+  }
+  for (const auto& s : r.relay_ip) {
+    IpAddress a = ip("--relay-ip", s);
+    if (a.is_unspecified()) throw Invalid{"--relay-ip", "must be a concrete address, got '" + s + "'"};
+    auto& slot = a.is_v4() ? c.relay_v4 : c.relay_v6;
+    if (slot) throw Invalid{"--relay-ip", "at most one address per family"};
+    slot = a;
+  }
+  if (!c.relay_v4 && !c.relay_v6) {
+    for (const auto& ep : c.listen) {
+      if (ep.ip.is_unspecified()) continue;
+      auto& slot = ep.ip.is_v4() ? c.relay_v4 : c.relay_v6;
+      if (!slot) slot = ep.ip;
+    }
+    if (!c.relay_v4 && !c.relay_v6)
+      throw Invalid{"--relay-ip", "required when every --listen address is a wildcard"};
+  }
+  for (const auto& s : r.external_ip) {
+    IpAddress a = ip("--external-ip", s);
+    auto& slot = a.is_v4() ? c.external_v4 : c.external_v6;
+    if (slot) throw Invalid{"--external-ip", "at most one address per family"};
+    slot = a;
+  }
+  const auto dash = r.relay_ports.find('-');
+  if (dash == std::string::npos) throw Invalid{"--relay-ports", "expected MIN-MAX, got '" + r.relay_ports + "'"};
+  c.relay_port_min = number<std::uint16_t>("--relay-ports", r.relay_ports.substr(0, dash), 1024, 65535);
+  c.relay_port_max = number<std::uint16_t>("--relay-ports", r.relay_ports.substr(dash + 1), 1024, 65535);
+  if (c.relay_port_min > c.relay_port_max) throw Invalid{"--relay-ports", "MIN is above MAX"};
+  for (const auto& ep : c.listen)
+    if (ep.port >= c.relay_port_min && ep.port <= c.relay_port_max)
+      throw Invalid{"--relay-ports", "the range holds the listening port " + std::to_string(ep.port)};
+  if (r.realm.empty() || r.realm.size() > 127) throw Invalid{"--realm", "needs 1 to 127 characters"};
+  c.realm = r.realm;
+  c.secret_file = r.secret_file;
+  c.threads = number<unsigned>("--threads", r.threads, 0, 256);
+  if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  c.allow_peer = cidrs("--allow-peer", r.allow_peer);
+  c.deny_peer = cidrs("--deny-peer", r.deny_peer);
+  if (!log::parse_level(r.log_level, c.log_level))
+    throw Invalid{"--log-level", "expected debug, info, warn, error or off, got '" + r.log_level + "'"};
+  const auto max_lifetime = number<std::int64_t>("--max-lifetime", r.max_lifetime, 60, 86400);
+  const auto default_lifetime = number<std::int64_t>("--default-lifetime", r.default_lifetime, 60, 86400);
+  if (default_lifetime > max_lifetime) throw Invalid{"--default-lifetime", "is above --max-lifetime"};
+  c.server.max_lifetime = turn::Seconds{max_lifetime};
+  c.server.default_lifetime = turn::Seconds{default_lifetime};
+  c.nonce_lifetime = number<std::int64_t>("--nonce-lifetime", r.nonce_lifetime, 30, 86400);
+  c.max_allocations = number<std::size_t>("--max-allocations", r.max_allocations, 1, 10000000);
+  c.user_quota = number<std::size_t>("--user-quota", r.user_quota, 0, 10000000);
+  c.server.max_permissions = number<std::size_t>("--max-permissions", r.max_permissions, 1, 1024);
+  c.server.max_channels = number<std::size_t>("--max-channels", r.max_channels, 1, 4096);
+  c.server.unauth_rate = number<unsigned>("--unauth-rate", r.unauth_rate, 0, 1000000);
+  c.server.unauth_burst = 2 * c.server.unauth_rate;
+  if (r.software.size() > 127) throw Invalid{"--software", "at most 127 characters"};
+  c.server.software = r.software;
+  c.server.external_ip_v4 = c.external_v4;
+  c.server.external_ip_v6 = c.external_v6;
+  c.server.relay_v4 = c.relay_v4.has_value();
+  c.server.relay_v6 = c.relay_v6.has_value();
+  c.server.max_allocations = std::max<std::size_t>(1, c.max_allocations / c.threads);
+  return c;
+}
+
+}  // namespace
+
+std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen) {
+  std::vector<std::string> out;
+  for (const auto& ep : listen) {
+    if (ep.ip.is_unspecified()) continue;
+    out.push_back("turn:" + ep.to_string() + "?transport=udp");
+  }
+  return out;
+}
+
+Parsed parse(int argc, const char* const* argv) {
+  Parsed result;
+  CLI::App app{"hush-relay: a TURN/STUN media relay built for privacy", "hush-relay"};
+  app.set_version_flag("--version", "hush-relay 0.1.0");
+  Raw raw;
+  std::string config_file;
+  app.set_config("--config", "", "Read options from a TOML/INI file; keys are the long option names");
+  add_run_options(app, raw);
+
+  CLI::App* cred = app.add_subcommand("credential", "Print a fresh anonymous REST credential as JSON and exit");
+  CredentialRequest& cr = result.credential;
+  std::string ttl = "600";
+  cred->add_option("--secret-file", cr.secret_file, "File with REST shared secrets; the first one mints")->required();
+  cred->add_option("--ttl", ttl, "Seconds the credential stays valid")->capture_default_str();
+  cred->add_option("--uri", cr.uris, "turn: URI to list in the answer (repeatable; default: from --listen)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    result.command = Command::exit;
+    return result;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return result;
+  } catch (const CLI::Success& e) {
+    app.exit(e);
+    return result;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "hush-relay: " << e.what() << "\n";
+    result.exit_code = 2;
+    return result;
+  }
+
+  try {
+    if (auto* opt = app.get_config_ptr(); opt != nullptr && opt->count() > 0) config_file = opt->as<std::string>();
+    result.config = validate(raw, config_file);
+    if (cred->parsed()) {
+      cr.ttl = number<std::int64_t>("--ttl", ttl, 30, 86400);
+      if (cr.uris.empty()) cr.uris = turn_uris(result.config.listen);
+      result.command = Command::credential;
+    } else {
+      result.command = Command::run;
+    }
+  } catch (const Invalid& e) {
+    std::cerr << "hush-relay: " << e.option << ": " << e.message << "\n";
+    result.command = Command::exit;
+    result.exit_code = 2;
+  }
+  return result;
+}
+
+}  // namespace hush::config

@@ -1,0 +1,73 @@
+#include "hush/net/udp_socket.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hush::net {
+
+socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& out) {
+  std::memset(&out, 0, sizeof out);
+  if (ep.ip.is_v4()) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&out);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(ep.port);
+    std::memcpy(&s->sin_addr, ep.ip.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* s = reinterpret_cast<sockaddr_in6*>(&out);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(ep.port);
+  std::memcpy(&s->sin6_addr, ep.ip.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+Endpoint from_sockaddr(const sockaddr_storage& sa) {
+  if (sa.ss_family == AF_INET) {
+    const auto* s = reinterpret_cast<const sockaddr_in*>(&sa);
+    return Endpoint{IpAddress::v4_bytes(reinterpret_cast<const std::uint8_t*>(&s->sin_addr)), ntohs(s->sin_port)};
+  }
+  const auto* s = reinterpret_cast<const sockaddr_in6*>(&sa);
+  return Endpoint{IpAddress::v6_bytes(reinterpret_cast<const std::uint8_t*>(&s->sin6_addr)), ntohs(s->sin6_port)};
+}
+
+Result<int, std::string> open_udp(const Endpoint& local, const UdpOptions& o) {
+  const int family = local.ip.is_v4() ? AF_INET : AF_INET6;
+  int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return err(std::string("socket: ") + std::strerror(errno));
+  const int one = 1;
+  if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (o.reuse_port) {
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  if (o.dont_fragment) {
+    if (family == AF_INET) {
+      const int v = IP_PMTUDISC_DO;
+      ::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+    } else {
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &one, sizeof one);
+    }
+  }
+  if (o.receive_buffer > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof o.receive_buffer);
+  if (o.send_buffer > 0) ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.send_buffer, sizeof o.send_buffer);
+  sockaddr_storage sa;
+  const socklen_t len = to_sockaddr(local, sa);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+    std::string e = std::strerror(errno);
+    ::close(fd);
+    return err("bind: " + e);
+  }
+  return fd;
+}
+
+Endpoint local_endpoint(int fd) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  return from_sockaddr(sa);
+}
+
+}  // namespace hush::net

@@ -1,0 +1,248 @@
+#include "hush/net/worker.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <future>
+#include <stdexcept>
+
+#include <boost/asio/post.hpp>
+
+#include "hush/net/udp_socket.hpp"
+
+namespace hush::net {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace {
+constexpr std::size_t kMaxDatagram = 65536;
+constexpr std::size_t kSlotSize = turn::kPeerHeadroom + kMaxDatagram + 64;
+constexpr int kMaxBatchesPerWakeup = 8;  // then yield to other sockets
+constexpr auto kTick = std::chrono::milliseconds(250);
+}  // namespace
+
+struct Worker::Slot {
+  iovec iov;
+  sockaddr_storage from;
+};
+
+// A relayed socket. Owned here from open to close; when closed while a wait is pending, the
+// aborted handler frees it.
+struct Worker::RelaySocketState {
+  udp::socket socket;
+  int fd;
+  bool closed = false;
+  bool waiting = false;  // an async_wait is pending: its handler frees a closed socket
+  bool busy = false;     // being drained right now
+  RelaySocketState(asio::io_context& io, udp protocol, int native) : socket(io, protocol, native), fd(native) {}
+};
+
+Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared)
+    : config_(std::move(config)),
+      outbox_(config_.batch * 2 + 8, (config_.batch * 2 + 8) * turn::Outbox::kMaxResponse),
+      tick_(io_),
+      buffers_(config_.batch * kSlotSize),
+      slots_(config_.batch),
+      headers_(config_.batch) {
+  ports_ = std::make_unique<RelayPorts>(
+      config_.relay, shared.ports_in_use, [this](int fd) { relay_opened(fd); }, [this](int fd) { relay_closed(fd); });
+  server_ = std::make_unique<turn::Server>(config_.server, std::move(snapshot), *ports_, &shared.live_ports,
+                                           &shared.quota, &shared.reservations);
+  for (const auto& ep : config_.listen) {
+    auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
+    if (!fd) throw std::runtime_error("cannot listen on " + ep.to_string() + ": " + fd.error());
+    listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
+  }
+}
+
+Worker::~Worker() {
+  // Close every relayed socket through the TURN core, then let aborted handlers free state.
+  server_->clear();
+  for (auto& l : listeners_) l->close();
+  tick_.cancel();
+  io_.restart();
+  io_.poll();
+  for (auto* s : relays_by_fd_) delete s;
+}
+
+turn::Now Worker::now() const {
+  const auto wall = std::chrono::system_clock::now().time_since_epoch();
+  return turn::Now{std::chrono::steady_clock::now(), std::chrono::duration_cast<std::chrono::seconds>(wall).count()};
+}
+
+void Worker::run() {
+  for (std::size_t i = 0; i < listeners_.size(); ++i) arm_listener(i);
+  on_tick();
+  io_.run();
+}
+
+void Worker::stop() {
+  asio::post(io_, [this] {
+    stopping_ = true;
+    io_.stop();
+  });
+}
+
+void Worker::replace_snapshot(std::shared_ptr<const turn::Snapshot> s) {
+  asio::post(io_, [this, s = std::move(s)]() mutable { server_->set_snapshot(std::move(s)); });
+}
+
+turn::Counters Worker::counters() {
+  std::promise<turn::Counters> p;
+  auto f = p.get_future();
+  asio::post(io_, [this, &p] { p.set_value(server_->counters()); });
+  return f.get();
+}
+
+std::size_t Worker::allocations() {
+  std::promise<std::size_t> p;
+  auto f = p.get_future();
+  asio::post(io_, [this, &p] { p.set_value(server_->allocation_count()); });
+  return f.get();
+}
+
+void Worker::on_tick() {
+  server_->on_timer(now());
+  tick_.expires_after(kTick);
+  tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_tick();
+  });
+}
+
+void Worker::arm_listener(std::size_t index) {
+  listeners_[index]->async_wait(udp::socket::wait_read, [this, index](const boost::system::error_code& ec) {
+    if (ec) return;
+    drain_listener(index);
+    arm_listener(index);
+  });
+}
+
+void Worker::arm_relay(RelaySocketState* s) {
+  s->waiting = true;
+  s->socket.async_wait(udp::socket::wait_read, [this, s](const boost::system::error_code& ec) {
+    s->waiting = false;
+    if (!s->closed && !ec) {
+      s->busy = true;
+      drain_relay(s);
+      s->busy = false;
+    }
+    if (s->closed) delete s;
+    else if (!ec) arm_relay(s);
+  });
+}
+
+int Worker::receive_batch(int fd) {
+  const std::size_t n = slots_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    Slot& s = slots_[i];
+    s.iov.iov_base = buffers_.data() + i * kSlotSize + turn::kPeerHeadroom;
+    s.iov.iov_len = kMaxDatagram;
+    mmsghdr& h = headers_[i];
+    h = mmsghdr{};
+    h.msg_hdr.msg_name = &s.from;
+    h.msg_hdr.msg_namelen = sizeof s.from;
+    h.msg_hdr.msg_iov = &s.iov;
+    h.msg_hdr.msg_iovlen = 1;
+  }
+  return ::recvmmsg(fd, headers_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+}
+
+void Worker::drain_listener(std::size_t index) {
+  const int fd = listeners_[index]->native_handle();
+  for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
+    const int got = receive_batch(fd);
+    if (got <= 0) break;
+    const turn::Now t = now();
+    for (int i = 0; i < got; ++i) {
+      const Slot& s = slots_[static_cast<std::size_t>(i)];
+      const mmsghdr& h = headers_[static_cast<std::size_t>(i)];
+      if (h.msg_hdr.msg_flags & MSG_TRUNC) continue;
+      if (outbox_.full()) flush();
+      server_->on_client_datagram(t, static_cast<std::uint16_t>(index), from_sockaddr(s.from),
+                                  Bytes{static_cast<const std::byte*>(s.iov.iov_base), h.msg_len}, outbox_);
+    }
+    flush();
+    if (static_cast<std::size_t>(got) < slots_.size()) break;
+  }
+}
+
+void Worker::drain_relay(RelaySocketState* state) {
+  for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
+    const int got = receive_batch(state->fd);
+    if (got <= 0) break;
+    const turn::Now t = now();
+    for (int i = 0; i < got; ++i) {
+      const Slot& s = slots_[static_cast<std::size_t>(i)];
+      const mmsghdr& h = headers_[static_cast<std::size_t>(i)];
+      if (h.msg_hdr.msg_flags & MSG_TRUNC) continue;
+      if (outbox_.full()) flush();
+      server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from_sockaddr(s.from),
+                                static_cast<std::byte*>(s.iov.iov_base), h.msg_len, outbox_);
+    }
+    flush();
+    if (static_cast<std::size_t>(got) < slots_.size()) break;
+  }
+}
+
+void Worker::flush() {
+  auto items = outbox_.transmits();
+  constexpr std::size_t kMax = 512;
+  mmsghdr hdrs[kMax];
+  iovec iovs[kMax];
+  sockaddr_storage addrs[kMax];
+  std::size_t i = 0;
+  while (i < items.size()) {
+    // One sendmmsg per run of datagrams leaving the same socket.
+    const auto via = items[i].via;
+    const auto sock = items[i].socket;
+    std::size_t n = 0;
+    while (i + n < items.size() && n < kMax && items[i + n].via == via && items[i + n].socket == sock) {
+      const auto& t = items[i + n];
+      iovs[n].iov_base = const_cast<std::byte*>(t.data);
+      iovs[n].iov_len = t.size;
+      hdrs[n] = mmsghdr{};
+      hdrs[n].msg_hdr.msg_name = &addrs[n];
+      hdrs[n].msg_hdr.msg_namelen = to_sockaddr(t.to, addrs[n]);
+      hdrs[n].msg_hdr.msg_iov = &iovs[n];
+      hdrs[n].msg_hdr.msg_iovlen = 1;
+      ++n;
+    }
+    const int fd = via == turn::Transmit::Via::listener ? listeners_[sock]->native_handle() : static_cast<int>(sock);
+    std::size_t sent = 0;
+    while (sent < n) {
+      const int r = ::sendmmsg(fd, hdrs + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
+      if (r > 0) {
+        sent += static_cast<std::size_t>(r);
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      // A full socket buffer or an ICMP error queued on the socket: this datagram is lost, as
+      // UDP allows; go on with the next one.
+      ++sent;
+    }
+    i += n;
+  }
+  outbox_.clear();
+}
+
+void Worker::relay_opened(int fd) {
+  const Endpoint local = local_endpoint(fd);
+  auto* s = new RelaySocketState(io_, local.ip.is_v4() ? udp::v4() : udp::v6(), fd);
+  if (relays_by_fd_.size() <= static_cast<std::size_t>(fd)) relays_by_fd_.resize(static_cast<std::size_t>(fd) + 1);
+  relays_by_fd_[static_cast<std::size_t>(fd)] = s;
+  arm_relay(s);
+}
+
+void Worker::relay_closed(int fd) {
+  RelaySocketState* s = relays_by_fd_[static_cast<std::size_t>(fd)];
+  relays_by_fd_[static_cast<std::size_t>(fd)] = nullptr;
+  s->closed = true;
+  boost::system::error_code ignored;
+  s->socket.close(ignored);
+  if (!s->waiting && !s->busy) delete s;  // no handler pending that would free it
+}
+
+}  // namespace hush::net

@@ -1,0 +1,110 @@
+// The packet path. RFC 8656 §10 (Send and Data indications) and §12 (ChannelData).
+// Per packet: hash lookups and small linear scans, no allocation, no lock, no copy of payload.
+#include <cstring>
+
+#include "hush/stun/channel_data.hpp"
+#include "server_request.hpp"
+
+namespace hush::turn {
+
+namespace attr = stun::attr;
+
+namespace {
+bool known_indication_attribute(std::uint16_t type) {
+  return type == attr::xor_peer_address || type == attr::data || type == attr::dont_fragment ||
+         !attr::comprehension_required(type);
+}
+}  // namespace
+
+void Server::handle_channel_data(const Now& now, const FiveTuple& t, Bytes d, Outbox& out) {
+  auto it = allocations_.find(t);
+  if (it == allocations_.end()) return counters_.drop(Drop::no_allocation);
+  const Allocation& a = *it->second;
+  auto cd = stun::parse_channel_data(d);
+  if (!cd) return counters_.drop(Drop::malformed);
+  const ChannelBinding* ch = a.channels.by_number(cd->channel, now.mono);
+  if (ch == nullptr) return counters_.drop(Drop::unbound_channel);
+  if (!a.permissions.contains(ch->peer.ip, now.mono)) return counters_.drop(Drop::no_permission);
+  if (ch->host_peer && !peer_allowed(ch->peer)) return counters_.drop(Drop::peer_denied);
+  const RelaySocket* relay = a.relay_for(ch->peer.ip.family());
+  if (relay == nullptr) return counters_.drop(Drop::no_permission);
+  if (!out.send(Transmit{Transmit::Via::relay, relay->handle, ch->peer, cd->payload.data(),
+                         static_cast<std::uint32_t>(cd->payload.size())}))
+    return counters_.drop(Drop::outbox_full);
+  ++counters_.to_peer_packets;
+  counters_.to_peer_bytes += cd->payload.size();
+}
+
+void Server::handle_send(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out) {
+  auto it = allocations_.find(t);
+  if (it == allocations_.end()) return counters_.drop(Drop::no_allocation);
+  const Allocation& a = *it->second;
+  std::uint16_t unknown[1];
+  if (m.unknown_required(known_indication_attribute, unknown, 1) != 0)
+    return counters_.drop(Drop::unknown_indication);
+  auto peer_attr = m.find(attr::xor_peer_address);
+  auto data = m.find(attr::data);
+  if (!peer_attr || !data) return counters_.drop(Drop::malformed);
+  auto peer = stun::decode_xor_address(*peer_attr, m.transaction_id_ptr());
+  if (!peer) return counters_.drop(Drop::malformed);
+  const Permission* p = a.permissions.find(peer->ip, now.mono);
+  if (p == nullptr) return counters_.drop(Drop::no_permission);
+  if (p->host_peer && !peer_allowed(*peer)) return counters_.drop(Drop::peer_denied);
+  const RelaySocket* relay = a.relay_for(peer->ip.family());
+  if (relay == nullptr) return counters_.drop(Drop::no_permission);
+  if (!out.send(Transmit{Transmit::Via::relay, relay->handle, *peer, data->data(),
+                         static_cast<std::uint32_t>(data->size())}))
+    return counters_.drop(Drop::outbox_full);
+  ++counters_.to_peer_packets;
+  counters_.to_peer_bytes += data->size();
+}
+
+void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoint& from, std::byte* payload,
+                              std::size_t size, Outbox& out) {
+  auto it = by_relay_.find(handle);
+  if (it == by_relay_.end()) return counters_.drop(Drop::no_allocation);
+  const Allocation& a = *it->second;
+  if (!a.permissions.contains(from.ip, now.mono)) return counters_.drop(Drop::no_permission);
+  if (size > 0xFFFF - 64) return counters_.drop(Drop::malformed);
+
+  std::byte* start;
+  std::size_t total;
+  if (const ChannelBinding* ch = a.channels.by_peer(from, now.mono)) {
+    // §12.5: over UDP the ChannelData needs no padding.
+    start = payload - stun::kChannelHeaderSize;
+    stun::write_channel_header(start, ch->number, static_cast<std::uint16_t>(size));
+    total = size + stun::kChannelHeaderSize;
+  } else {
+    // §10.3: a Data indication with XOR-PEER-ADDRESS and DATA, header written in front.
+    const std::size_t addr_len = 4 + from.ip.size();
+    const std::size_t header = stun::kHeaderSize + 4 + addr_len + 4;
+    const std::size_t pad = (4 - size % 4) % 4;
+    start = payload - header;
+    txid_state_ ^= txid_state_ << 13;
+    txid_state_ ^= txid_state_ >> 7;
+    txid_state_ ^= txid_state_ << 17;
+    std::byte tid[stun::kTransactionIdSize];
+    std::memcpy(tid, &txid_state_, 8);
+    std::memcpy(tid + 8, &txid_state_, 4);
+    store_u16(start, stun::message_type(stun::Method::data, stun::Class::indication));
+    store_u16(start + 2, static_cast<std::uint16_t>(header - stun::kHeaderSize + size + pad));
+    store_u32(start + 4, stun::kMagicCookie);
+    std::memcpy(start + 8, tid, sizeof tid);
+    std::byte* p = start + stun::kHeaderSize;
+    store_u16(p, attr::xor_peer_address);
+    store_u16(p + 2, static_cast<std::uint16_t>(addr_len));
+    stun::encode_xor_address(from, tid, p + 4);
+    p += 4 + addr_len;
+    store_u16(p, attr::data);
+    store_u16(p + 2, static_cast<std::uint16_t>(size));
+    std::memset(payload + size, 0, pad);
+    total = header + size + pad;
+  }
+  if (!out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, start,
+                         static_cast<std::uint32_t>(total)}))
+    return counters_.drop(Drop::outbox_full);
+  ++counters_.to_client_packets;
+  counters_.to_client_bytes += size;
+}
+
+}  // namespace hush::turn

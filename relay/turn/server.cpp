@@ -1,0 +1,249 @@
+// RFC 8656 §5-7 and RFC 8489 §6: request dispatch, authentication, responses, expiry.
+// Method handlers live in allocate.cpp, permission_requests.cpp and relay_data.cpp.
+#include "hush/turn/server.hpp"
+
+#include <algorithm>
+
+#include "hush/auth/secret_set.hpp"
+#include "hush/stun/channel_data.hpp"
+#include "server_request.hpp"
+
+namespace hush::turn {
+
+using stun::Class;
+using stun::Method;
+namespace attr = stun::attr;
+
+bool known_request_attribute(std::uint16_t type) {
+  switch (type) {
+    case attr::username: case attr::realm: case attr::nonce: case attr::channel_number:
+    case attr::lifetime: case attr::xor_peer_address: case attr::data:
+    case attr::requested_address_family: case attr::even_port: case attr::requested_transport:
+    case attr::dont_fragment: case attr::reservation_token: case attr::password_algorithm:
+    case attr::priority: case attr::use_candidate:
+      return true;
+    default:
+      return !attr::comprehension_required(type);
+  }
+}
+
+Server::Server(ServerOptions options, std::shared_ptr<const Snapshot> snapshot, RelayPortAllocator& ports,
+               policy::RelayPortRegistry* live_ports, UserQuota* quota, ReservationTable* reservations)
+    : options_(std::move(options)),
+      snapshot_(std::move(snapshot)),
+      ports_(ports),
+      live_ports_(live_ports),
+      quota_(quota),
+      unauth_limiter_(options_.unauth_rate, options_.unauth_burst),
+      reservations_(reservations != nullptr ? reservations : &own_reservations_) {
+  auth::random_bytes(&txid_state_, sizeof txid_state_);
+  txid_state_ |= 1;
+}
+
+Server::~Server() { clear(); }
+
+const Allocation* Server::find(const FiveTuple& t) const {
+  auto it = allocations_.find(t);
+  return it == allocations_.end() ? nullptr : it->second.get();
+}
+
+void Server::on_client_datagram(const Now& now, std::uint16_t listener, const Endpoint& from, Bytes d,
+                                Outbox& out) {
+  if (d.empty()) return counters_.drop(Drop::malformed);
+  const FiveTuple t{listener, from};
+  if (stun::first_byte_is_channel_data(d[0])) return handle_channel_data(now, t, d, out);
+  if (!stun::first_byte_is_stun(d[0])) return counters_.drop(Drop::malformed);
+  auto m = stun::MessageView::parse(d);
+  if (!m) return counters_.drop(Drop::malformed);
+  handle_stun(now, t, *m, out);
+}
+
+void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out) {
+  if (m.message_class() == Class::indication) {
+    if (m.method() == Method::send) return handle_send(now, t, m, out);
+    return counters_.drop(Drop::unknown_indication);
+  }
+  if (m.message_class() != Class::request) return counters_.drop(Drop::malformed);
+
+  Request r{now, t, m, {}};
+  if (m.method() == Method::binding) return handle_binding(r, out);
+
+  auto it = allocations_.find(t);
+  Allocation* a = it == allocations_.end() ? nullptr : it->second.get();
+  if (a != nullptr) {
+    if (const auto* cached = a->responses.find(m.transaction_id_ptr())) {
+      // A retransmission: the same answer again, without acting twice (RFC 8489 §6.3.1).
+      return emit(r, Bytes{cached->data(), cached->size()}, out);
+    }
+  }
+
+  const Method method = m.method();
+  if (method != Method::allocate && method != Method::refresh && method != Method::create_permission &&
+      method != Method::channel_bind)
+    return reply_unauthenticated(r, stun::error::bad_request, out);
+
+  auto creds = snapshot_->auth.authenticate(m, now.unix, t.client);
+  if (!creds) {
+    switch (creds.error()) {
+      case auth::AuthFailure::no_integrity:
+        return reply_unauthenticated(r, stun::error::unauthorized, out, true);
+      case auth::AuthFailure::missing_attributes:
+        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::missing)];
+        return reply_unauthenticated(r, stun::error::bad_request, out);
+      case auth::AuthFailure::stale_nonce:
+        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::stale_nonce)];
+        return reply_unauthenticated(r, stun::error::stale_nonce, out, true);
+      case auth::AuthFailure::bad_username:
+        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::bad_username)];
+        break;
+      case auth::AuthFailure::expired_credential:
+        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::expired)];
+        break;
+      case auth::AuthFailure::bad_integrity:
+        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::bad_integrity)];
+        break;
+    }
+    return reply_unauthenticated(r, stun::error::unauthorized, out, true);
+  }
+  r.creds = std::move(creds.value());
+
+  std::uint16_t unknown[8];
+  if (std::size_t n = m.unknown_required(known_request_attribute, unknown, 8))
+    return reply_error(r, stun::error::unknown_attribute, a, out, {unknown, n});
+
+  if (method == Method::allocate) return handle_allocate(r, out);
+  if (a == nullptr) return reply_error(r, stun::error::allocation_mismatch, nullptr, out);
+  if (a->username != r.creds.username) {
+    ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::wrong_user)];
+    return reply_error(r, stun::error::wrong_credentials, nullptr, out);
+  }
+  switch (method) {
+    case Method::refresh: return handle_refresh(r, *a, out);
+    case Method::create_permission: return handle_create_permission(r, *a, out);
+    default: return handle_channel_bind(r, *a, out);
+  }
+}
+
+void Server::handle_binding(const Request& r, Outbox& out) {
+  ++counters_.binding_requests;
+  std::uint16_t unknown[8];
+  if (std::size_t n = r.msg.unknown_required(known_request_attribute, unknown, 8))
+    return reply_unauthenticated(r, stun::error::unknown_attribute, out, false, {unknown, n});
+  if (!unauth_limiter_.allow(r.tuple.client.ip, r.now.mono_ns())) return counters_.drop(Drop::rate_limited);
+  stun::MessageBuilder b(out.scratch(), Method::binding, Class::success, r.msg.transaction_id_ptr());
+  b.add_xor_address(attr::xor_mapped_address, r.tuple.client);
+  if (!options_.software.empty()) b.add_text(attr::software, options_.software);
+  if (r.msg.has_fingerprint()) b.add_fingerprint();
+  auto msg = b.finish();
+  if (!msg || !fits_amplification_bound(r, msg->size())) return;
+  emit(r, out.commit(msg->size()), out);
+}
+
+bool Server::fits_amplification_bound(const Request& r, std::size_t response_size) {
+  if (response_size <= 3 * r.msg.raw().size()) return true;
+  counters_.drop(Drop::amplification);
+  return false;
+}
+
+void Server::reply_unauthenticated(const Request& r, int code, Outbox& out, bool with_nonce,
+                                   std::span<const std::uint16_t> unknown) {
+  if (!unauth_limiter_.allow(r.tuple.client.ip, r.now.mono_ns())) return counters_.drop(Drop::rate_limited);
+  char nonce[auth::NonceIssuer::kEncodedSize];
+  if (with_nonce) snapshot_->auth.nonces().issue(r.now.unix, r.tuple.client, nonce);
+  // Answers to unauthenticated requests stay within 3x the request (no reflection
+  // amplifier): the reason phrase goes first if needed, then the answer itself.
+  for (bool with_reason : {true, false}) {
+    stun::MessageBuilder b(out.scratch(), r.msg.method(), Class::error, r.msg.transaction_id_ptr());
+    b.add_error(code, with_reason ? stun::error::reason(code) : std::string_view{});
+    if (!unknown.empty()) b.add_unknown_attributes(unknown);
+    if (with_nonce) {
+      b.add_text(attr::realm, snapshot_->auth.realm());
+      b.add(attr::nonce, as_bytes({nonce, sizeof nonce}));
+    }
+    if (r.msg.has_fingerprint()) b.add_fingerprint();
+    auto msg = b.finish();
+    if (!msg) return;
+    if (msg->size() <= 3 * r.msg.raw().size()) {
+      if (code < 700) ++counters_.error_responses[static_cast<std::size_t>(code)];
+      return emit(r, out.commit(msg->size()), out);
+    }
+  }
+  counters_.drop(Drop::amplification);
+}
+
+void Server::reply_error(const Request& r, int code, Allocation* cache_in, Outbox& out,
+                         std::span<const std::uint16_t> unknown) {
+  stun::MessageBuilder b(out.scratch(), r.msg.method(), Class::error, r.msg.transaction_id_ptr());
+  b.add_error(code);
+  if (!unknown.empty()) b.add_unknown_attributes(unknown);
+  if (!options_.software.empty()) b.add_text(attr::software, options_.software);
+  if (r.creds.sha1 || !r.creds.sha256) b.add_integrity(r.creds.key_bytes());
+  if (r.creds.sha256) b.add_integrity_sha256(r.creds.key_bytes());
+  if (r.msg.has_fingerprint()) b.add_fingerprint();
+  auto msg = b.finish();
+  if (!msg) return;
+  if (code < 700) ++counters_.error_responses[static_cast<std::size_t>(code)];
+  Bytes sent = out.commit(msg->size());
+  if (cache_in != nullptr) cache_in->responses.store(r.msg.transaction_id_ptr(), sent);
+  emit(r, sent, out);
+}
+
+void Server::emit(const Request& r, Bytes message, Outbox& out) {
+  if (!out.send(Transmit{Transmit::Via::listener, r.tuple.listener, r.tuple.client, message.data(),
+                         static_cast<std::uint32_t>(message.size())}))
+    counters_.drop(Drop::outbox_full);
+}
+
+Endpoint Server::reported(const RelaySocket& s) const {
+  const auto& ext = s.local.ip.is_v4() ? options_.external_ip_v4 : options_.external_ip_v6;
+  return ext ? Endpoint{*ext, s.local.port} : s.local;
+}
+
+void Server::schedule(Allocation& a) {
+  const TimePoint d = a.next_deadline();
+  if (a.scheduled == TimePoint{} || d < a.scheduled) {
+    a.scheduled = d;
+    expiry_.schedule(d, a.id);
+  }
+}
+
+void Server::on_timer(const Now& now) {
+  std::uint64_t id;
+  TimePoint when;
+  while (expiry_.pop_due(now.mono, id, when)) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    Allocation& a = *it->second;
+    if (when != a.scheduled) continue;  // superseded by an earlier deadline
+    if (a.expires <= now.mono) {
+      ++counters_.allocations_expired;
+      remove(a);
+      continue;
+    }
+    a.permissions.purge(now.mono);
+    a.channels.purge(now.mono);
+    a.scheduled = a.next_deadline();
+    expiry_.schedule(a.scheduled, a.id);
+  }
+  reservations_->expire(now.mono, [&](const RelaySocket& s) { ports_.discard(s); });
+}
+
+void Server::remove(Allocation& a) {
+  if (quota_ != nullptr) quota_->release(a.username);
+  for (const auto* s : {a.relay_for(Family::v4), a.relay_for(Family::v6)}) {
+    if (s == nullptr) continue;
+    if (live_ports_ != nullptr) live_ports_->set_live(s->local.ip.family(), s->local.port, false);
+    by_relay_.erase(s->handle);
+    ports_.close(s->handle);
+  }
+  by_id_.erase(a.id);
+  allocations_.erase(a.client);  // destroys a
+}
+
+void Server::clear() {
+  while (!allocations_.empty()) remove(*allocations_.begin()->second);
+  if (reservations_ == &own_reservations_)
+    for (const auto& s : own_reservations_.drain()) ports_.discard(s);
+}
+
+}  // namespace hush::turn
