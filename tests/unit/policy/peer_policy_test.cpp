@@ -1,0 +1,114 @@
+// Never an open proxy: default deny ranges, embedded IPv4 forms, the relay host itself.
+#include <gtest/gtest.h>
+
+#include "hush/policy/peer_policy.hpp"
+#include "hush/policy/rate_limiter.hpp"
+
+using namespace hush;
+using policy::PeerDecision;
+
+namespace {
+Endpoint ep(const char* s) { return *Endpoint::parse(s); }
+
+policy::PeerPolicy make(policy::RelayPortRegistry* live, std::vector<const char*> allow = {},
+                        std::vector<const char*> deny = {}) {
+  policy::PeerPolicyConfig c;
+  for (auto* a : allow) c.allow.push_back(*policy::Cidr::parse(a));
+  for (auto* d : deny) c.deny.push_back(*policy::Cidr::parse(d));
+  c.host_addresses = {*IpAddress::parse("203.0.113.5"), *IpAddress::parse("198.18.0.1")};
+  c.service_ports = {3478, 9100};
+  c.relay_port_min = 49152;
+  c.relay_port_max = 65535;
+  return policy::PeerPolicy(c, live);
+}
+}  // namespace
+
+TEST(Cidr, ParsesAndContains) {
+  auto c = *policy::Cidr::parse("10.1.2.3/8");
+  EXPECT_TRUE(c.contains(*IpAddress::parse("10.200.0.1")));
+  EXPECT_FALSE(c.contains(*IpAddress::parse("11.0.0.1")));
+  EXPECT_FALSE(c.contains(*IpAddress::parse("::a01:203")));
+  auto v6 = *policy::Cidr::parse("fc00::/7");
+  EXPECT_TRUE(v6.contains(*IpAddress::parse("fdff::1")));
+  EXPECT_FALSE(v6.contains(*IpAddress::parse("fe00::1")));
+  EXPECT_FALSE(policy::Cidr::parse("10.0.0.0/33"));
+  EXPECT_FALSE(policy::Cidr::parse("10.0.0/8"));
+  EXPECT_FALSE(policy::Cidr::parse("10.0.0.0/"));
+}
+
+TEST(PeerPolicy, PublicPeersAreAllowed) {
+  auto p = make(nullptr);
+  EXPECT_TRUE(p.allows(ep("8.8.8.8:5000")));
+  EXPECT_TRUE(p.allows(ep("[2a00:1450::1]:5000")));
+}
+
+TEST(PeerPolicy, DeniesEveryDefaultRange) {
+  auto p = make(nullptr);
+  for (const char* s : {"0.0.0.0:1", "10.0.0.1:1", "100.64.0.1:1", "127.0.0.1:1", "127.5.5.5:1",
+                        "169.254.169.254:80", "172.16.0.1:1", "172.31.255.255:1", "192.168.1.1:1",
+                        "192.0.0.8:1", "224.0.0.1:1", "239.255.255.250:1900", "255.255.255.255:1",
+                        "240.0.0.1:1", "[::]:1", "[::1]:1", "[fc00::1]:1", "[fd12::1]:1", "[fe80::1]:1",
+                        "[ff02::1]:1", "[fec0::1]:1"})
+    EXPECT_FALSE(p.allows(ep(s))) << s;
+}
+
+TEST(PeerPolicy, DeniesIpv4EmbeddedInIpv6Forms) {
+  auto p = make(nullptr);
+  for (const char* s : {"[::ffff:127.0.0.1]:1", "[::ffff:8.8.8.8]:1", "[::127.0.0.1]:1", "[::10.0.0.1]:1",
+                        "[2002:7f00:1::]:1",          // 6to4 of 127.0.0.1
+                        "[2002:a9fe:a9fe::1]:80",     // 6to4 of 169.254.169.254
+                        "[64:ff9b::a00:1]:1",         // NAT64 of 10.0.0.1
+                        "[64:ff9b::169.254.169.254]:80",
+                        "[64:ff9b:1::1]:1",           // local-use NAT64
+                        "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:1",   // Teredo, client 192.0.2.45 (documentation)
+                        "[2001:0:a00:1::1]:1"})       // Teredo server 10.0.0.1
+    EXPECT_FALSE(p.allows(ep(s))) << s;
+  EXPECT_TRUE(p.allows(ep("[2002:808:808::1]:1")));  // 6to4 of 8.8.8.8
+  EXPECT_TRUE(p.allows(ep("[64:ff9b::8.8.8.8]:1")));
+}
+
+TEST(PeerPolicy, AllowAndDenyListsAdjustTheDefaults) {
+  auto p = make(nullptr, {"10.1.0.0/16"}, {"8.8.4.0/24"});
+  EXPECT_TRUE(p.allows(ep("10.1.2.3:5000")));
+  EXPECT_FALSE(p.allows(ep("10.2.0.1:5000")));
+  EXPECT_FALSE(p.allows(ep("8.8.4.4:53")));
+  // An allow list never reopens an embedded form that the deny list closes.
+  auto q = make(nullptr, {"0.0.0.0/0"}, {"10.0.0.0/8"});
+  EXPECT_FALSE(q.allows(ep("[2002:a00:1::]:1")));
+}
+
+TEST(PeerPolicy, TheRelayHostIsNeverAPeerExceptLiveRelayedPorts) {
+  policy::RelayPortRegistry live;
+  auto p = make(&live);
+  EXPECT_FALSE(p.allows(ep("203.0.113.5:3478")));   // listening port
+  EXPECT_FALSE(p.allows(ep("203.0.113.5:22")));     // anything else on the host
+  EXPECT_FALSE(p.allows(ep("203.0.113.5:50000")));  // relay range, no allocation
+  live.set_live(Family::v4, 50000, true);
+  EXPECT_TRUE(p.allows(ep("203.0.113.5:50000")));   // another user's relayed address
+  live.set_live(Family::v4, 50000, false);
+  EXPECT_FALSE(p.allows(ep("203.0.113.5:50000")));
+  EXPECT_TRUE(p.is_host_address(*IpAddress::parse("127.0.0.2")));
+}
+
+TEST(PeerPolicy, AllowingLoopbackStillProtectsServicePortsAndIdleRelayPorts) {
+  policy::RelayPortRegistry live;
+  auto p = make(&live, {"127.0.0.0/8"});
+  EXPECT_TRUE(p.allows(ep("127.0.0.1:41000")));
+  EXPECT_FALSE(p.allows(ep("127.0.0.1:3478")));
+  EXPECT_FALSE(p.allows(ep("127.0.0.1:9100")));
+  EXPECT_FALSE(p.allows(ep("127.0.0.1:60000")));
+  EXPECT_FALSE(p.allows(ep("127.0.0.1:0")));
+}
+
+TEST(PrefixRateLimiter, LimitsPerPrefixAndRefills) {
+  policy::PrefixRateLimiter l(10, 20);
+  auto a = *IpAddress::parse("192.0.2.1");
+  auto same_prefix = *IpAddress::parse("192.0.2.200");
+  auto other = *IpAddress::parse("198.51.100.1");
+  int allowed = 0;
+  for (int i = 0; i < 100; ++i) allowed += l.allow(i % 2 ? a : same_prefix, 0);
+  EXPECT_EQ(allowed, 20);
+  EXPECT_TRUE(l.allow(other, 0));
+  EXPECT_FALSE(l.allow(a, 50'000'000));  // 0.05 s: half a token
+  EXPECT_TRUE(l.allow(a, 200'000'000));  // 0.2 s: two tokens
+}

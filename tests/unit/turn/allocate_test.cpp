@@ -1,0 +1,299 @@
+// RFC 8656 §7: Allocate and Refresh, every error branch, lifetimes and expiry.
+#include "../../support/turn_fixture.hpp"
+
+using namespace hush;
+using hush::test::TurnFixture;
+namespace attr = stun::attr;
+
+TEST_F(TurnFixture, BindingAnswersTheMappedAddressWithinThreeTimesTheRequest) {
+  auto req = test::build(stun::Method::binding, stun::Class::request, test::random_tid(), {});
+  auto r = deliver(req);
+  ASSERT_EQ(r.size(), 1u);
+  auto m = r[0].msg();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->message_class(), stun::Class::success);
+  EXPECT_EQ(stun::decode_xor_address(*m->find(attr::xor_mapped_address), m->transaction_id_ptr()), client);
+  EXPECT_FALSE(m->has(attr::software));  // no server fingerprinting by default
+  EXPECT_LE(r[0].bytes.size(), 3 * req.size());
+}
+
+TEST_F(TurnFixture, AllocateWithoutCredentialsIsChallengedWithRealmAndNonce) {
+  auto req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport());
+  auto r = deliver(req);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].error_code(), 401);
+  auto m = r[0].msg();
+  EXPECT_EQ(m->find_text(attr::realm), "hush");
+  EXPECT_TRUE(m->find_text(attr::nonce));
+  EXPECT_LE(r[0].bytes.size(), 3 * req.size());
+  EXPECT_EQ(server->allocation_count(), 0u);
+}
+
+TEST_F(TurnFixture, AllocateSucceedsAndReportsRelayedAndMappedAddresses) {
+  auto r = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(attr::lifetime, 1200);
+  });
+  ASSERT_EQ(r.error_code(), 0);
+  auto m = r.msg();
+  ASSERT_TRUE(m->verify_integrity(stun::long_term_key(username, realm, auth::rest_password(secret, username))));
+  auto relayed = stun::decode_xor_address(*m->find(attr::xor_relayed_address), m->transaction_id_ptr());
+  EXPECT_EQ(relayed->ip.to_string(), "198.51.100.7");
+  EXPECT_EQ(m->find_u32(attr::lifetime), 1200u);
+  EXPECT_EQ(stun::decode_xor_address(*m->find(attr::xor_mapped_address), m->transaction_id_ptr()), client);
+  EXPECT_TRUE(live.is_live(Family::v4, relayed->port));
+}
+
+TEST_F(TurnFixture, LifetimeIsAtLeastTheDefaultAndAtMostTheMaximum) {
+  auto short_one = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(attr::lifetime, 30);
+  });
+  EXPECT_EQ(short_one.msg()->find_u32(attr::lifetime), 600u);
+  auto other = *Endpoint::parse("192.0.2.1:40001");
+  auto long_one = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(attr::lifetime, 100000);
+  }, other);
+  EXPECT_EQ(long_one.msg()->find_u32(attr::lifetime), 3600u);
+}
+
+TEST_F(TurnFixture, RetransmittedAllocateGetsTheIdenticalAnswerAndNewOneGets437) {
+  auto tid = test::random_tid();
+  auto first = request(stun::Method::allocate, test::udp_transport(), client, true, tid);
+  auto again = request(stun::Method::allocate, test::udp_transport(), client, true, tid);
+  EXPECT_EQ(first.bytes, again.bytes);
+  EXPECT_EQ(server->allocation_count(), 1u);
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport()).error_code(), 437);
+}
+
+TEST_F(TurnFixture, AllocateErrorsFollowTheRfc) {
+  EXPECT_EQ(request(stun::Method::allocate, {}).error_code(), 400);  // no REQUESTED-TRANSPORT
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) { b.add_u32(attr::requested_transport, 6u << 24); }).error_code(),
+            442);
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) {
+              test::udp_transport()(b);
+              b.add_u32(attr::requested_address_family, 0x03u << 24);
+            }).error_code(),
+            440);
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) {  // IPv6 not relayed by this server
+              test::udp_transport()(b);
+              b.add_u32(attr::requested_address_family, 0x02u << 24);
+            }).error_code(),
+            440);
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) {
+              test::udp_transport()(b);
+              b.add_u32(attr::requested_address_family, 0x01u << 24);
+              b.add_u32(attr::additional_address_family, 0x02u << 24);
+            }).error_code(),
+            400);
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) {
+              test::udp_transport()(b);
+              b.add_u32(attr::additional_address_family, 0x01u << 24);
+            }).error_code(),
+            400);
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) {
+              test::udp_transport()(b);
+              const std::byte even[1] = {std::byte{0x80}};
+              b.add(attr::even_port, even);
+              b.add(attr::reservation_token, std::vector<std::byte>(8));
+            }).error_code(),
+            400);
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) {
+              test::udp_transport()(b);
+              b.add(attr::reservation_token, std::vector<std::byte>(8, std::byte{7}));
+            }).error_code(),
+            508);  // no such reservation
+  EXPECT_EQ(server->allocation_count(), 0u);
+}
+
+TEST_F(TurnFixture, UnknownComprehensionRequiredAttributeGets420) {
+  auto r = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(0x0031, 0);
+  });
+  EXPECT_EQ(r.error_code(), 420);
+  auto u = *r.msg()->find(attr::unknown_attributes);
+  EXPECT_EQ(load_u16(u.data()), 0x0031);
+  // Comprehension-optional ones are ignored.
+  EXPECT_EQ(request(stun::Method::allocate, [](auto& b) {
+              test::udp_transport()(b);
+              b.add_u32(0x8031, 0);
+            }).error_code(),
+            0);
+}
+
+TEST_F(TurnFixture, CredentialFailures) {
+  auto bad = creds(client);
+  bad.password = "wrong";
+  auto req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport(), &bad);
+  EXPECT_EQ(deliver(req)[0].error_code(), 401);
+  auto stale = creds(client);
+  stale.nonce = "AAAAAAAAAAAAAAAA";
+  req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport(), &stale);
+  auto r = deliver(req);
+  EXPECT_EQ(r[0].error_code(), 438);
+  EXPECT_TRUE(r[0].msg()->find_text(attr::nonce));
+  username = "1699999999:expired";
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport()).error_code(), 401);
+  EXPECT_EQ(server->allocation_count(), 0u);
+}
+
+TEST_F(TurnFixture, NonceGoesStaleAfterItsLifetime) {
+  auto a = creds(client);
+  now.unix += 601;
+  auto req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport(), &a);
+  EXPECT_EQ(deliver(req)[0].error_code(), 438);
+}
+
+TEST_F(TurnFixture, Sha256IntegrityIsAnsweredInKind) {
+  auto a = creds(client);
+  a.sha256 = true;
+  auto req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport(), &a);
+  auto r = deliver(req);
+  ASSERT_EQ(r[0].error_code(), 0);
+  EXPECT_TRUE(r[0].msg()->verify_integrity_sha256(stun::long_term_key(username, realm, a.password)));
+  EXPECT_FALSE(r[0].msg()->has_integrity());
+}
+
+TEST_F(TurnFixture, RefreshExtendsAndZeroDeletes) {
+  allocate();
+  EXPECT_EQ(ports.open_sockets.size(), 1u);
+  auto r = request(stun::Method::refresh, [](auto& b) { b.add_u32(attr::lifetime, 100000); });
+  EXPECT_EQ(r.msg()->find_u32(attr::lifetime), 3600u);
+  advance(std::chrono::seconds(3000));
+  EXPECT_EQ(server->allocation_count(), 1u);
+  r = request(stun::Method::refresh, [](auto& b) { b.add_u32(attr::lifetime, 0); });
+  EXPECT_EQ(r.error_code(), 0);
+  EXPECT_EQ(r.msg()->find_u32(attr::lifetime), 0u);
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_TRUE(ports.open_sockets.empty());
+  EXPECT_EQ(request(stun::Method::refresh, {}).error_code(), 437);
+}
+
+TEST_F(TurnFixture, RefreshByAnotherUserGets441AndFamilyMismatch443) {
+  allocate();
+  username = "1700086400:someone-else";
+  EXPECT_EQ(request(stun::Method::refresh, {}).error_code(), 441);
+  username = "1700086400:test";
+  EXPECT_EQ(request(stun::Method::refresh, [](auto& b) { b.add_u32(attr::requested_address_family, 0x02u << 24); })
+                .error_code(),
+            443);
+}
+
+TEST_F(TurnFixture, AllocationExpiresAndFreesItsPort) {
+  allocate();
+  auto port = ports.open_sockets.begin()->second.local.port;
+  advance(std::chrono::seconds(599));
+  EXPECT_EQ(server->allocation_count(), 1u);
+  advance(std::chrono::seconds(2));
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_TRUE(ports.open_sockets.empty());
+  EXPECT_FALSE(live.is_live(Family::v4, port));
+  EXPECT_EQ(server->counters().allocations_expired, 1u);
+}
+
+TEST_F(TurnFixture, EvenPortReservationIsRedeemedByToken) {
+  auto r = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    const std::byte even[1] = {std::byte{0x80}};
+    b.add(attr::even_port, even);
+  });
+  ASSERT_EQ(r.error_code(), 0);
+  auto m = r.msg();
+  auto relayed = stun::decode_xor_address(*m->find(attr::xor_relayed_address), m->transaction_id_ptr());
+  EXPECT_EQ(relayed->port % 2, 0);
+  auto token = *m->find(attr::reservation_token);
+  std::vector<std::byte> tok(token.begin(), token.end());
+  auto other = *Endpoint::parse("192.0.2.1:40002");
+  auto r2 = request(stun::Method::allocate, [&](auto& b) {
+    test::udp_transport()(b);
+    b.add(attr::reservation_token, tok);
+  }, other);
+  ASSERT_EQ(r2.error_code(), 0);
+  auto m2 = r2.msg();
+  EXPECT_EQ(stun::decode_xor_address(*m2->find(attr::xor_relayed_address), m2->transaction_id_ptr())->port,
+            relayed->port + 1);
+  // A token works once.
+  auto third = *Endpoint::parse("192.0.2.1:40003");
+  EXPECT_EQ(request(stun::Method::allocate, [&](auto& b) {
+              test::udp_transport()(b);
+              b.add(attr::reservation_token, tok);
+            }, third).error_code(),
+            508);
+}
+
+TEST_F(TurnFixture, UnclaimedReservationIsReleased) {
+  request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    const std::byte even[1] = {std::byte{0x80}};
+    b.add(attr::even_port, even);
+  });
+  EXPECT_EQ(ports.open_sockets.size(), 2u);
+  advance(std::chrono::seconds(31));
+  EXPECT_EQ(ports.open_sockets.size(), 1u);
+}
+
+TEST_F(TurnFixture, UserQuotaGives486AndPortExhaustion508) {
+  start(2);
+  allocate(*Endpoint::parse("192.0.2.1:1"));
+  allocate(*Endpoint::parse("192.0.2.1:2"));
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport(), *Endpoint::parse("192.0.2.1:3")).error_code(), 486);
+  username = "1700086400:other";
+  ports.capacity = 2;
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport(), *Endpoint::parse("192.0.2.1:4")).error_code(), 508);
+}
+
+TEST_F(TurnFixture, DualStackAllocationReportsTheMissingFamily) {
+  auto r = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(attr::additional_address_family, 0x02u << 24);
+  });
+  ASSERT_EQ(r.error_code(), 0);
+  auto aec = *r.msg()->find(attr::address_error_code);
+  EXPECT_EQ(std::to_integer<int>(aec[0]), 0x02);
+  EXPECT_EQ(std::to_integer<int>(aec[2]) * 100 + std::to_integer<int>(aec[3]), 440);
+}
+
+TEST_F(TurnFixture, DualStackAllocationGetsBothFamilies) {
+  options.relay_v6 = true;
+  start();
+  auto r = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(attr::additional_address_family, 0x02u << 24);
+  });
+  ASSERT_EQ(r.error_code(), 0);
+  int relayed = 0;
+  for (const auto& a : r.msg()->attributes()) relayed += a.type == attr::xor_relayed_address;
+  EXPECT_EQ(relayed, 2);
+  EXPECT_FALSE(r.msg()->has(attr::address_error_code));
+  EXPECT_EQ(ports.open_sockets.size(), 2u);
+}
+
+TEST_F(TurnFixture, ExternalIpIsReportedInsteadOfTheBoundAddress) {
+  options.external_ip_v4 = *IpAddress::parse("203.0.113.77");
+  start();
+  auto r = request(stun::Method::allocate, test::udp_transport());
+  auto relayed = stun::decode_xor_address(*r.msg()->find(attr::xor_relayed_address), r.msg()->transaction_id_ptr());
+  EXPECT_EQ(relayed->ip.to_string(), "203.0.113.77");
+}
+
+TEST_F(TurnFixture, UnauthenticatedFloodIsRateLimitedPerPrefix) {
+  auto req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport());
+  std::size_t answers = 0;
+  for (int i = 0; i < 10000; ++i) answers += deliver(req).size();
+  EXPECT_EQ(answers, static_cast<std::size_t>(options.unauth_burst));
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_EQ(server->counters().dropped(turn::Drop::rate_limited), 10000 - answers);
+  // Another prefix is not affected.
+  EXPECT_EQ(deliver(req, *Endpoint::parse("198.51.100.99:1")).size(), 1u);
+}
+
+TEST_F(TurnFixture, TinyRequestsNeverGetAmplifiedAnswers) {
+  // A 20-byte Allocate with no attributes: a 401 with REALM and NONCE would exceed 60 bytes.
+  auto req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), {});
+  auto r = deliver(req);
+  for (const auto& reply : r) EXPECT_LE(reply.bytes.size(), 3 * req.size());
+  auto unknown_method = test::build(static_cast<stun::Method>(0x0ff), stun::Class::request, test::random_tid(), {});
+  for (const auto& reply : deliver(unknown_method)) EXPECT_LE(reply.bytes.size(), 3 * unknown_method.size());
+}

@@ -1,0 +1,120 @@
+// RFC 8656 §10 and §12: Send/Data indications and ChannelData, both directions, payload untouched.
+#include "../../support/turn_fixture.hpp"
+
+using namespace hush;
+using hush::test::TurnFixture;
+namespace attr = stun::attr;
+
+namespace {
+std::vector<std::byte> send_indication(const char* peer, std::string_view payload) {
+  return test::build(stun::Method::send, stun::Class::indication, test::random_tid(), [&](stun::MessageBuilder& b) {
+    b.add_xor_address(attr::xor_peer_address, *Endpoint::parse(peer));
+    b.add(attr::data, as_bytes(payload));
+  });
+}
+// The bytes as copied when they were handed to the outbox (the datagram itself is gone by now).
+std::string text(const test::Reply& r) { return std::string(reinterpret_cast<const char*>(r.bytes.data()), r.bytes.size()); }
+}  // namespace
+
+TEST_F(TurnFixture, SendIndicationNeedsAPermission) {
+  auto handle = allocate();
+  EXPECT_TRUE(deliver(send_indication("8.8.8.8:7000", "media")).empty());
+  EXPECT_EQ(server->counters().dropped(turn::Drop::no_permission), 1u);
+  request(stun::Method::create_permission, peer("8.8.8.8:1"));
+  auto r = deliver(send_indication("8.8.8.8:7000", "media"));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].where.via, turn::Transmit::Via::relay);
+  EXPECT_EQ(r[0].where.socket, handle);
+  EXPECT_EQ(r[0].where.to.to_string(), "8.8.8.8:7000");
+  EXPECT_EQ(text(r[0]), "media");
+}
+
+TEST_F(TurnFixture, PeerDataWithoutChannelBecomesADataIndication) {
+  auto handle = allocate();
+  EXPECT_TRUE(from_peer(handle, *Endpoint::parse("8.8.8.8:7000"), "nope").empty());  // no permission
+  request(stun::Method::create_permission, peer("8.8.8.8:1"));
+  auto r = from_peer(handle, *Endpoint::parse("8.8.8.8:7000"), "hello");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].where.to, client);
+  auto m = r[0].msg();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->method(), stun::Method::data);
+  EXPECT_EQ(m->message_class(), stun::Class::indication);
+  EXPECT_EQ(stun::decode_xor_address(*m->find(attr::xor_peer_address), m->transaction_id_ptr())->to_string(),
+            "8.8.8.8:7000");
+  EXPECT_EQ(as_text(*m->find(attr::data)), "hello");
+}
+
+TEST_F(TurnFixture, ChannelDataFlowsBothWaysUnchanged) {
+  auto handle = allocate();
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4321, "8.8.8.8:7000")).error_code(), 0);
+  // Client to peer: the header goes, the payload stays byte for byte (an SRTP-like packet).
+  std::string srtp = "\x80\x60\x12\x34";
+  srtp += std::string(160, '\xAB');
+  auto r = deliver(test::channel_data(0x4321, srtp));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].where.socket, handle);
+  EXPECT_EQ(text(r[0]), srtp);
+  // Peer to client: a 4-byte ChannelData header in front, written in place.
+  r = from_peer(handle, *Endpoint::parse("8.8.8.8:7000"), srtp);
+  ASSERT_EQ(r.size(), 1u);
+  auto cd = stun::parse_channel_data(r[0].bytes);
+  ASSERT_TRUE(cd);
+  EXPECT_EQ(cd->channel, 0x4321);
+  EXPECT_EQ(as_text(cd->payload), srtp);
+  EXPECT_EQ(r[0].bytes.size(), srtp.size() + 4);
+  // Same peer IP, other port: no channel, so a Data indication.
+  r = from_peer(handle, *Endpoint::parse("8.8.8.8:7001"), "x");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_TRUE(r[0].msg());
+}
+
+TEST_F(TurnFixture, ChannelDataOnUnboundChannelOrUnknownClientIsDropped) {
+  allocate();
+  EXPECT_TRUE(deliver(test::channel_data(0x4001, "x")).empty());
+  EXPECT_EQ(server->counters().dropped(turn::Drop::unbound_channel), 1u);
+  EXPECT_TRUE(deliver(test::channel_data(0x4001, "x"), *Endpoint::parse("192.0.2.99:1")).empty());
+  EXPECT_EQ(server->counters().dropped(turn::Drop::no_allocation), 1u);
+}
+
+TEST_F(TurnFixture, ChannelStopsWhenItsPermissionExpires) {
+  allocate();
+  request(stun::Method::refresh, [](auto& b) { b.add_u32(attr::lifetime, 3600); });
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4001, "8.8.8.8:7000")).error_code(), 0);
+  advance(std::chrono::seconds(301));
+  EXPECT_TRUE(deliver(test::channel_data(0x4001, "x")).empty());
+  request(stun::Method::create_permission, peer("8.8.8.8:1"));
+  EXPECT_EQ(deliver(test::channel_data(0x4001, "x")).size(), 1u);
+}
+
+TEST_F(TurnFixture, HostPeersAreCheckedOnEverySendIndication) {
+  start(0, {"198.51.100.0/24"});
+  allocate();
+  // The relay's own address is allowed by --allow-peer for this port...
+  ASSERT_EQ(request(stun::Method::create_permission, peer("198.51.100.7:7000")).error_code(), 0);
+  EXPECT_EQ(deliver(send_indication("198.51.100.7:7000", "ok")).size(), 1u);
+  // ...but the permission covers the IP only: its listening port stays out of reach.
+  EXPECT_TRUE(deliver(send_indication("198.51.100.7:3478", "attack")).empty());
+  EXPECT_EQ(server->counters().dropped(turn::Drop::peer_denied), 1u);
+}
+
+TEST_F(TurnFixture, MalformedAndHostileDatagramsAreDroppedWithoutHarm) {
+  auto handle = allocate();
+  request(stun::Method::channel_bind, channel(0x4001, "8.8.8.8:7000"));
+  std::vector<std::vector<std::byte>> junk;
+  junk.push_back({});
+  junk.push_back(std::vector<std::byte>(3, std::byte{0}));
+  junk.push_back(std::vector<std::byte>(65535, std::byte{0xFF}));
+  auto lying = test::channel_data(0x4001, "abc");
+  store_u16(lying.data() + 2, 0xFFFF);
+  junk.push_back(lying);
+  auto truncated = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport());
+  truncated.resize(22);
+  junk.push_back(truncated);
+  auto response = test::build(stun::Method::allocate, stun::Class::success, test::random_tid(), {});
+  junk.push_back(response);
+  for (const auto& j : junk) EXPECT_TRUE(deliver(j).empty());
+  // The allocation is unaffected.
+  EXPECT_EQ(deliver(test::channel_data(0x4001, "still here")).size(), 1u);
+  EXPECT_EQ(from_peer(handle, *Endpoint::parse("8.8.8.8:7000"), "back").size(), 1u);
+}
