@@ -184,6 +184,7 @@ Parsed parse(int argc, const char* const* argv) {
   add_run_options(app, raw);
 
   CLI::App* cred = app.add_subcommand("credential", "Print a fresh anonymous REST credential as JSON and exit");
+  cred->fallthrough();  // --listen and --config may follow the subcommand, for the URIs
   CredentialRequest& cr = result.credential;
   std::string ttl = "600";
   cred->add_option("--secret-file", cr.secret_file, "File with REST shared secrets; the first one mints")->required();

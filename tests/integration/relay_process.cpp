@@ -1,1 +1,271 @@
+#include "relay_process.hpp"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "hush/auth/rest_credential.hpp"
+#include "hush/net/udp_socket.hpp"
+
+extern char** environ;
+
+namespace hush::test {
+
+Process::Process(const std::string& program, const std::vector<std::string>& args) {
+  char tmpl[] = "/tmp/hush-proc-XXXXXX";
+  int fd = mkstemp(tmpl);
+  if (fd < 0) throw std::runtime_error("mkstemp");
+  log_path_ = tmpl;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(program.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  if (posix_spawnp(&pid_, program.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fd);
+  if (pid_ < 0) throw std::runtime_error("cannot start " + program);
+}
+
+Process::~Process() {
+  if (pid_ > 0 && running()) {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 50 && running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::remove(log_path_.c_str());
+}
+
+bool Process::running() {
+  if (status_ != -1) return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return false;
+  }
+  return true;
+}
+
+int Process::stop() {
+  if (running()) {
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 250; ++i) {
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return status_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &st, 0);
+    status_ = 128 + SIGKILL;
+  }
+  return status_;
+}
+
+std::string Process::output() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+long Process::rss_kib() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+CommandResult run_command(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, ""};
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::uint16_t free_udp_port() {
+  // Ports below the relay ranges the tests use (40000+), picked by the kernel's ephemeral
+  // allocator would collide with relayed ports, so probe a fixed band instead.
+  static std::uint16_t next = static_cast<std::uint16_t>(20000 + (::getpid() % 500) * 20);
+  for (int i = 0; i < 1000; ++i) {
+    std::uint16_t p = next++;
+    if (next >= 30000) next = 20000;
+    auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), p}, {});
+    if (!fd) continue;
+    ::close(*fd);
+    return p;
+  }
+  throw std::runtime_error("no free UDP port");
+}
+
+Relay::Relay(std::vector<std::string> extra, std::string listen_ip) {
+  port = free_udp_port();
+  char tmpl[] = "/tmp/hush-secret-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ::close(fd);
+  secret_file = tmpl;
+  std::ofstream(secret_file) << secret << "\n";
+  const bool v6 = listen_ip.find(':') != std::string::npos;
+  endpoint_ = *Endpoint::parse(v6 ? "[" + listen_ip + "]:" + std::to_string(port) : listen_ip + ":" + std::to_string(port));
+  std::vector<std::string> args = {"--listen", endpoint_.to_string(), "--secret-file", secret_file,
+                                   "--allow-peer", "127.0.0.0/8", "--allow-peer", "::1/128",
+                                   "--relay-ports", "40000-49999", "--log-level", "debug"};
+  bool threads_given = false;
+  for (const auto& a : extra) threads_given |= a == "--threads";
+  if (!threads_given) args.insert(args.end(), {"--threads", "2"});
+  args.insert(args.end(), extra.begin(), extra.end());
+  process_ = std::make_unique<Process>(HUSH_RELAY_BINARY, args);
+  // Ready when it answers a Binding request.
+  UdpSocket probe(v6 ? "::1" : "127.0.0.1");
+  for (int i = 0; i < 100; ++i) {
+    auto req = build(stun::Method::binding, stun::Class::request, random_tid(), {});
+    probe.send_to(endpoint_, req);
+    if (probe.receive(std::chrono::milliseconds(50))) return;
+    if (!process_->running()) break;
+  }
+  throw std::runtime_error("hush-relay did not start: " + process_->output());
+}
+
+std::string Relay::credential_username(std::int64_t ttl) const {
+  return std::to_string(std::time(nullptr) + ttl) + ":integration";
+}
+
+UdpSocket::UdpSocket(const std::string& bind_ip) {
+  const bool v6 = bind_ip.find(':') != std::string::npos;
+  auto fd = net::open_udp(Endpoint{*IpAddress::parse(bind_ip), 0}, {false, false, 1 << 20, 1 << 20});
+  if (!fd) throw std::runtime_error(fd.error());
+  fd_ = *fd;
+  (void)v6;
+}
+
+UdpSocket::~UdpSocket() { ::close(fd_); }
+
+void UdpSocket::send_to(const Endpoint& to, Bytes data) {
+  sockaddr_storage sa;
+  socklen_t len = net::to_sockaddr(to, sa);
+  ::sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&sa), len);
+}
+
+std::optional<std::vector<std::byte>> UdpSocket::receive(std::chrono::milliseconds timeout, Endpoint* from) {
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+  std::vector<std::byte> buf(65536);
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&sa), &len);
+  if (n < 0) return std::nullopt;
+  buf.resize(static_cast<std::size_t>(n));
+  if (from != nullptr) *from = net::from_sockaddr(sa);
+  return buf;
+}
+
+Endpoint UdpSocket::local() const { return net::local_endpoint(fd_); }
+
+TurnClient::TurnClient(Endpoint server, std::string username, std::string password, std::string bind_ip)
+    : server_(server), username_(std::move(username)), password_(std::move(password)), socket_(bind_ip) {}
+
+std::optional<stun::MessageView> TurnClient::transact(stun::Method m,
+                                                      const std::function<void(stun::MessageBuilder&)>& attrs,
+                                                      bool authenticated) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    LongTermAuth a{username_, realm_, nonce_, password_};
+    const bool with_auth = authenticated && !nonce_.empty();
+    auto tid = random_tid();
+    auto req = build(m, stun::Class::request, tid, attrs, with_auth ? &a : nullptr);
+    std::optional<std::vector<std::byte>> resp;
+    for (int retry = 0; retry < 5 && !resp; ++retry) {
+      socket_.send_to(server_, req);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto r = socket_.receive(std::chrono::milliseconds(100));
+        if (!r) continue;
+        auto v = stun::MessageView::parse(*r);
+        if (v && std::equal(tid.begin(), tid.end(), v->transaction_id_ptr())) {
+          resp = std::move(r);
+          break;
+        }
+      }
+    }
+    if (!resp) return std::nullopt;
+    last_ = std::move(*resp);
+    auto v = stun::MessageView::parse(last_);
+    last_error_ = 0;
+    if (auto e = v->find(stun::attr::error_code)) last_error_ = stun::decode_error_code(*e)->code;
+    if (authenticated && (last_error_ == 401 || last_error_ == 438) && v->find_text(stun::attr::nonce)) {
+      const bool had_nonce = !nonce_.empty();
+      realm_ = std::string(*v->find_text(stun::attr::realm));
+      nonce_ = std::string(*v->find_text(stun::attr::nonce));
+      if (last_error_ == 401 && had_nonce) return *v;  // really unauthorized
+      continue;
+    }
+    return *v;
+  }
+  return std::nullopt;
+}
+
+bool TurnClient::allocate() {
+  auto r = transact(stun::Method::allocate, udp_transport());
+  if (!r || last_error_ != 0) return false;
+  relayed_ = *stun::decode_xor_address(*r->find(stun::attr::xor_relayed_address), r->transaction_id_ptr());
+  return true;
+}
+
+bool TurnClient::create_permission(const Endpoint& peer) {
+  auto r = transact(stun::Method::create_permission,
+                    [&](stun::MessageBuilder& b) { b.add_xor_address(stun::attr::xor_peer_address, peer); });
+  return r && last_error_ == 0;
+}
+
+bool TurnClient::bind_channel(std::uint16_t channel, const Endpoint& peer) {
+  auto r = transact(stun::Method::channel_bind, [&](stun::MessageBuilder& b) {
+    b.add_u32(stun::attr::channel_number, std::uint32_t{channel} << 16);
+    b.add_xor_address(stun::attr::xor_peer_address, peer);
+  });
+  return r && last_error_ == 0;
+}
+
+void TurnClient::send_channel(std::uint16_t channel, std::string_view payload) {
+  socket_.send_to(server_, channel_data(channel, payload));
+}
+
+void TurnClient::send_indication(const Endpoint& peer, std::string_view payload) {
+  socket_.send_to(server_, build(stun::Method::send, stun::Class::indication, random_tid(), [&](stun::MessageBuilder& b) {
+                    b.add_xor_address(stun::attr::xor_peer_address, peer);
+                    b.add(stun::attr::data, as_bytes(payload));
+                  }));
+}
+
+}  // namespace hush::test
+
+bool net_port_free(std::uint16_t port) {
+  auto fd = hush::net::open_udp(hush::Endpoint{*hush::IpAddress::parse("127.0.0.1"), port}, {});
+  if (!fd) return false;
+  ::close(*fd);
+  return true;
+}

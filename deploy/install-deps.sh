@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hush needs. Idempotent: apt-get update runs once, and only
+# when something is missing. Usage: scripts/install-deps.sh run|test
+set -euo pipefail
+profile=${1:-run}
+packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev)
+if [ "$profile" = test ]; then
+  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "Installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # coturn's tools are test clients here; its system service stays off.
+  if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1; then
+    $sudo systemctl disable --now coturn >/dev/null 2>&1 || true
+  fi
+fi

@@ -1,0 +1,86 @@
+// libFuzzer: the whole TURN state machine. The input is split into datagrams from a few
+// clients and peers, with time advancing between them; nothing may crash, leak or hang.
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "hush/turn/server.hpp"
+
+using namespace hush;
+
+namespace {
+
+class Ports : public turn::RelayPortAllocator {
+ public:
+  std::map<std::uint32_t, turn::RelaySocket> open_sockets;
+  std::uint32_t next = 1;
+  std::optional<turn::RelaySocket> open(Family f, bool, bool) override {
+    if (open_sockets.size() > 64) return std::nullopt;
+    return add(f);
+  }
+  std::optional<std::pair<turn::RelaySocket, turn::RelaySocket>> open_pair(Family f, bool) override {
+    if (open_sockets.size() > 64) return std::nullopt;
+    auto a = add(f);
+    return std::make_pair(a, add(f));
+  }
+  void adopt(const turn::RelaySocket& s) override { open_sockets[s.handle] = s; }
+  void close(std::uint32_t h) override { open_sockets.erase(h); }
+  void discard(const turn::RelaySocket& s) override { open_sockets.erase(s.handle); }
+
+ private:
+  turn::RelaySocket add(Family f) {
+    turn::RelaySocket s{next++, Endpoint{f == Family::v4 ? *IpAddress::parse("198.51.100.1") : *IpAddress::parse("2001:db8::1"),
+                                         static_cast<std::uint16_t>(50000 + next % 10000)}};
+    open_sockets[s.handle] = s;
+    return s;
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Ports ports;
+  policy::PeerPolicyConfig pc;
+  pc.allow.push_back(*policy::Cidr::parse("0.0.0.0/0"));
+  auto nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer(std::array<std::uint8_t, 32>{}, 600));
+  auto snap = std::make_shared<const turn::Snapshot>(
+      turn::Snapshot{auth::Authenticator("hush", auth::SecretSet({"s"}), nonces), policy::PeerPolicy(pc, nullptr)});
+  turn::ServerOptions options;
+  options.relay_v6 = true;
+  turn::Server server(options, snap, ports);
+  turn::Outbox out(64, 64 * 1024);
+  turn::Now now{turn::TimePoint{} + std::chrono::hours(1), 1'700'000'000};
+  std::vector<std::byte> peer_buf(turn::kPeerHeadroom + 70000);
+  const Endpoint clients[2] = {*Endpoint::parse("192.0.2.1:1000"), *Endpoint::parse("[2001:db8::5]:1000")};
+  const Endpoint peer = *Endpoint::parse("192.0.2.9:7000");
+
+  // Frame: [op][len hi][len lo][bytes...]; op selects client/peer/time.
+  std::size_t pos = 0;
+  while (pos + 3 <= size) {
+    const std::uint8_t op = data[pos];
+    const std::size_t len = std::min<std::size_t>((data[pos + 1] << 8) | data[pos + 2], size - pos - 3);
+    const auto* body = reinterpret_cast<const std::byte*>(data + pos + 3);
+    pos += 3 + len;
+    out.clear();
+    switch (op % 4) {
+      case 0:
+      case 1:
+        server.on_client_datagram(now, 0, clients[op % 2], Bytes(body, len), out);
+        break;
+      case 2:
+        if (!ports.open_sockets.empty()) {
+          std::memcpy(peer_buf.data() + turn::kPeerHeadroom, body, len);
+          server.on_peer_datagram(now, ports.open_sockets.begin()->first, peer, peer_buf.data() + turn::kPeerHeadroom,
+                                  len, out);
+        }
+        break;
+      default:
+        now.mono += std::chrono::seconds(op);
+        now.unix += op;
+        server.on_timer(now);
+    }
+    for (const auto& t : out.transmits())
+      if (t.size > 0 && (t.data == nullptr)) __builtin_trap();
+  }
+  return 0;
+}

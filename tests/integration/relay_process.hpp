@@ -1,0 +1,104 @@
+// Runs the real hush-relay (and other programs) for integration tests, and a small UDP TURN
+// client over real sockets.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../support/stun_messages.hpp"
+
+namespace hush::test {
+
+// A child process; killed (SIGTERM, then SIGKILL) when destroyed.
+class Process {
+ public:
+  Process(const std::string& program, const std::vector<std::string>& args);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  pid_t pid() const { return pid_; }
+  bool running();
+  int stop();  // SIGTERM and wait; returns the exit status
+  std::string output() const;  // stdout and stderr so far
+  long rss_kib() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  int status_ = -1;
+};
+
+struct CommandResult {
+  int exit_code;
+  std::string output;
+};
+CommandResult run_command(const std::string& command);  // through /bin/sh, stdout+stderr
+
+// A port for this test run that nothing else uses (by binding it).
+std::uint16_t free_udp_port();
+
+// hush-relay on 127.0.0.1:port with a secret file and loopback peers allowed.
+class Relay {
+ public:
+  explicit Relay(std::vector<std::string> extra_args = {}, std::string listen_ip = "127.0.0.1");
+  std::uint16_t port = 0;
+  std::string secret = "integration-secret";
+  std::string secret_file;
+  Endpoint endpoint() const { return endpoint_; }
+  Process& process() { return *process_; }
+  std::string credential_username(std::int64_t ttl = 600) const;
+
+ private:
+  Endpoint endpoint_;
+  std::unique_ptr<Process> process_;
+};
+
+class UdpSocket {
+ public:
+  explicit UdpSocket(const std::string& bind_ip = "127.0.0.1");
+  ~UdpSocket();
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+  void send_to(const Endpoint& to, Bytes data);
+  // Waits up to `timeout`; nullopt on timeout.
+  std::optional<std::vector<std::byte>> receive(std::chrono::milliseconds timeout, Endpoint* from = nullptr);
+  Endpoint local() const;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A TURN client over UDP that does the 401 round, permissions and channels.
+class TurnClient {
+ public:
+  TurnClient(Endpoint server, std::string username, std::string password, std::string bind_ip = "127.0.0.1");
+  std::optional<stun::MessageView> transact(stun::Method m, const std::function<void(stun::MessageBuilder&)>& attrs,
+                                            bool authenticated = true);
+  bool allocate();
+  bool create_permission(const Endpoint& peer);
+  bool bind_channel(std::uint16_t channel, const Endpoint& peer);
+  int last_error() const { return last_error_; }
+  Endpoint relayed() const { return relayed_; }
+  UdpSocket& socket() { return socket_; }
+  void send_channel(std::uint16_t channel, std::string_view payload);
+  void send_indication(const Endpoint& peer, std::string_view payload);
+
+ private:
+  Endpoint server_;
+  std::string username_;
+  std::string password_;
+  std::string realm_;
+  std::string nonce_;
+  UdpSocket socket_;
+  std::vector<std::byte> last_;
+  Endpoint relayed_;
+  int last_error_ = 0;
+};
+
+}  // namespace hush::test
