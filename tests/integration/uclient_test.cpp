@@ -69,9 +69,9 @@ TEST_P(Uclient, RelaysEveryMessage) {
 
 INSTANTIATE_TEST_SUITE_P(ThreadsAndChannels, Uclient,
                          ::testing::Combine(::testing::Values(1, 2), ::testing::Values(true, false)),
-                         [](const auto& info) {
-                           return "threads" + std::to_string(std::get<0>(info.param)) +
-                                  (std::get<1>(info.param) ? "_channels" : "_indications");
+                         [](const auto& p) {
+                           return "threads" + std::to_string(std::get<0>(p.param)) +
+                                  (std::get<1>(p.param) ? "_channels" : "_indications");
                          });
 
 TEST(RelayOnlyCall, TwoUsersOfOneRelayReachEachOtherThroughRelayedAddresses) {
