@@ -76,7 +76,7 @@ TEST(CommandLine, ConfigFileKeysAreTheLongOptionNames) {
 
 TEST(CommandLine, DefaultRunPrintsACredentialThatWorks) {
   const auto port = free_udp_port();
-  Process p(HUSH_RELAY_BINARY, {"--listen", "127.0.0.1:" + std::to_string(port), "--relay-ports", "40000-49999"});
+  Process p(HUSH_RELAY_BINARY, {"--listen", "127.0.0.1:" + std::to_string(port), "--relay-ports", "61000-64999"});
   std::smatch m;
   std::string out;
   for (int i = 0; i < 100 && !std::regex_search(out, m, std::regex(R"(username: (\S+)  password: (\S+))")); ++i) {

@@ -110,8 +110,8 @@ CommandResult run_command(const std::string& command) {
 }
 
 std::uint16_t free_udp_port() {
-  // Ports below the relay ranges the tests use (40000+), picked by the kernel's ephemeral
-  // allocator would collide with relayed ports, so probe a fixed band instead.
+  // Listening ports come from 20000-29999: below the kernel's ephemeral range (32768-60999),
+  // which the tests' own sockets use, and the relay range the tests give (61000-64999).
   static std::uint16_t next = static_cast<std::uint16_t>(20000 + (::getpid() % 500) * 20);
   for (int i = 0; i < 1000; ++i) {
     std::uint16_t p = next++;
@@ -135,7 +135,7 @@ Relay::Relay(std::vector<std::string> extra, std::string listen_ip) {
   endpoint_ = *Endpoint::parse(v6 ? "[" + listen_ip + "]:" + std::to_string(port) : listen_ip + ":" + std::to_string(port));
   std::vector<std::string> args = {"--listen", endpoint_.to_string(), "--secret-file", secret_file,
                                    "--allow-peer", "127.0.0.0/8", "--allow-peer", "::1/128",
-                                   "--relay-ports", "40000-49999", "--log-level", "debug"};
+                                   "--relay-ports", "61000-64999", "--log-level", "debug"};
   bool threads_given = false;
   for (const auto& a : extra) threads_given |= a == "--threads";
   if (!threads_given) args.insert(args.end(), {"--threads", "2"});

@@ -1,0 +1,549 @@
+// hush-loadgen: a TURN client swarm for any RFC 8656 server over UDP. N allocations (REST
+// shared-secret credentials), each with a channel (or a permission, for Send indications) to
+// echo peers that this tool runs; every packet carries its send time, so the round trip
+// client -> relay -> peer -> relay -> client is measured. recvmmsg/sendmmsg throughout.
+//
+//   hush-loadgen --server 127.0.0.1:3478 --secret S --allocations 100 --rate 50 --size 100 --duration 10
+//   hush-loadgen --ceiling --server 127.0.0.1:3479 ...   (the bare forwarder: no TURN set-up)
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "histogram.hpp"
+#include "hush/auth/rest_credential.hpp"
+#include "hush/net/udp_socket.hpp"
+#include "hush/stun/builder.hpp"
+#include "hush/stun/channel_data.hpp"
+#include "hush/stun/integrity.hpp"
+#include "hush/stun/message.hpp"
+
+using namespace hush;
+using Clock = std::chrono::steady_clock;
+using hush::loadtest::Histogram;
+
+namespace {
+
+constexpr std::uint32_t kMagic = 0x4855534Bu;  // "HUSK"
+constexpr std::size_t kProbeHeader = 20;       // magic, allocation, sequence, send time
+constexpr int kBatch = 32;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+struct Options {
+  std::string server = "127.0.0.1:3478";
+  std::string secret;
+  std::string realm_hint;
+  std::size_t allocations = 10;
+  double rate = 50;
+  std::size_t size = 100;
+  double duration = 5;
+  bool indications = false;
+  unsigned threads = 1;
+  std::size_t peers = 16;
+  std::uint16_t peer_port = 20100;
+  bool json = false;
+  bool ceiling = false;
+  double churn = 0;  // allocations deleted and re-created per second during the run
+};
+
+struct Errors {
+  std::mutex mutex;
+  std::map<std::string, std::uint64_t> by_kind;
+  void add(const std::string& kind) {
+    std::lock_guard lock(mutex);
+    ++by_kind[kind];
+  }
+};
+
+// One echo thread for all peer sockets: what arrives goes straight back to its source.
+class Peers {
+ public:
+  Peers(std::size_t count, std::uint16_t base) {
+    for (std::size_t i = 0; i < count; ++i) {
+      auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), static_cast<std::uint16_t>(base + i)},
+                              net::UdpOptions{false, false, 8 << 20, 8 << 20});
+      if (!fd) throw std::runtime_error("peer port " + std::to_string(base + i) + ": " + fd.error());
+      fds_.push_back(*fd);
+      endpoints_.push_back(net::local_endpoint(*fd));
+    }
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Peers() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : fds_) ::close(fd);
+  }
+  const Endpoint& endpoint(std::size_t i) const { return endpoints_[i % endpoints_.size()]; }
+  std::uint64_t received() const { return received_.load(); }
+
+ private:
+  void run() {
+    int ep = ::epoll_create1(0);
+    for (int fd : fds_) {
+      epoll_event ev{EPOLLIN, {.fd = fd}};
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    }
+    std::vector<std::byte> buf(kBatch * 2048);
+    mmsghdr hdr[kBatch];
+    iovec iov[kBatch];
+    sockaddr_storage from[kBatch];
+    epoll_event events[64];
+    while (!stop_) {
+      const int n = ::epoll_wait(ep, events, 64, 50);
+      for (int e = 0; e < n; ++e) {
+        const int fd = events[e].data.fd;
+        for (;;) {
+          for (int i = 0; i < kBatch; ++i) {
+            iov[i] = {buf.data() + i * 2048, 2048};
+            hdr[i] = mmsghdr{};
+            hdr[i].msg_hdr.msg_name = &from[i];
+            hdr[i].msg_hdr.msg_namelen = sizeof from[i];
+            hdr[i].msg_hdr.msg_iov = &iov[i];
+            hdr[i].msg_hdr.msg_iovlen = 1;
+          }
+          const int got = ::recvmmsg(fd, hdr, kBatch, MSG_DONTWAIT, nullptr);
+          if (got <= 0) break;
+          received_ += static_cast<std::uint64_t>(got);
+          for (int i = 0; i < got; ++i) iov[i].iov_len = hdr[i].msg_len;
+          int sent = 0;
+          while (sent < got) {
+            const int r = ::sendmmsg(fd, hdr + sent, static_cast<unsigned>(got - sent), MSG_DONTWAIT);
+            sent += r > 0 ? r : 1;  // a full buffer loses the datagram, as UDP does
+          }
+          if (got < kBatch) break;
+        }
+      }
+    }
+    ::close(ep);
+  }
+
+  std::vector<int> fds_;
+  std::vector<Endpoint> endpoints_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> received_{0};
+};
+
+struct Allocation {
+  int fd = -1;
+  std::size_t index = 0;
+  std::uint16_t channel = 0;
+  Endpoint peer;
+  std::string username;
+  std::string password;
+  std::string realm;
+  std::string nonce;
+  std::uint64_t seq = 0;
+  bool ready = false;
+};
+
+// Waits for the STUN answer with this transaction id on `fd`.
+std::optional<std::vector<std::byte>> await(int fd, const stun::TransactionId& tid, int timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<std::byte> buf(2048);
+  while (Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10) <= 0) continue;
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) continue;
+    auto m = stun::MessageView::parse(Bytes(buf.data(), static_cast<std::size_t>(n)));
+    if (m && std::memcmp(m->transaction_id_ptr(), tid.data(), tid.size()) == 0) {
+      buf.resize(static_cast<std::size_t>(n));
+      return buf;
+    }
+  }
+  return std::nullopt;
+}
+
+class Worker {
+ public:
+  Worker(const Options& o, const Endpoint& server, const Peers& peers, Errors& errors)
+      : o_(o), server_(server), peers_(peers), errors_(errors) {}
+
+  void add(std::size_t index) {
+    Allocation a;
+    a.index = index;
+    a.peer = peers_.endpoint(index);
+    a.channel = static_cast<std::uint16_t>(0x4000 + (o_.ceiling ? index % o_.peers : 0));
+    allocs_.push_back(std::move(a));
+  }
+
+  // Allocate (with the 401 round), then ChannelBind or CreatePermission. Returns how many worked.
+  std::size_t set_up() {
+    for (auto& a : allocs_) open_and_set_up(a);
+    std::size_t ok = 0;
+    for (const auto& a : allocs_) ok += a.ready;
+    return ok;
+  }
+
+  void run(std::int64_t start_ns, std::int64_t end_ns) {
+    int ep = ::epoll_create1(0);
+    for (std::size_t i = 0; i < allocs_.size(); ++i) {
+      epoll_event ev{EPOLLIN, {.u64 = i}};
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, allocs_[i].fd, &ev);
+    }
+    std::vector<std::byte> packet(std::max<std::size_t>(o_.size, kProbeHeader) + 128);
+    const double interval_ns = 1e9 / (o_.rate * static_cast<double>(std::max<std::size_t>(allocs_.size(), 1)));
+    std::uint64_t due_total = 0;
+    std::size_t next = 0;
+    const std::int64_t churn_interval =
+        o_.churn > 0 ? static_cast<std::int64_t>(1e9 / (o_.churn / std::max(1u, o_.threads))) : 0;
+    std::int64_t next_churn = start_ns + churn_interval;
+    epoll_event events[256];
+    std::vector<std::byte> rx(kBatch * 2048);
+    while (true) {
+      const std::int64_t t = now_ns();
+      if (t >= end_ns + 1'000'000'000) break;  // one second to drain after the last send
+      if (t < end_ns && !allocs_.empty()) {
+        const auto want = static_cast<std::uint64_t>(static_cast<double>(t - start_ns) / interval_ns);
+        // Flooding one allocation: batch the backlog with sendmmsg.
+        while (due_total < want) {
+          Allocation& a = allocs_[next];
+          const std::uint64_t n = std::min<std::uint64_t>(allocs_.size() == 1 ? want - due_total : 1, kBatch);
+          send_probes(a, static_cast<int>(n), packet);
+          due_total += n;
+          next = (next + 1) % allocs_.size();
+        }
+        if (churn_interval > 0 && t >= next_churn) {
+          churn(allocs_[churn_next_ % allocs_.size()], ep, churn_next_ % allocs_.size());
+          ++churn_next_;
+          next_churn += churn_interval;
+        }
+      }
+      const int n = ::epoll_wait(ep, events, 256, 0);
+      for (int e = 0; e < n; ++e) receive(allocs_[events[e].data.u64], rx);
+      if (n == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    ::close(ep);
+  }
+
+  void close_all() {
+    for (auto& a : allocs_) {
+      if (a.fd >= 0 && a.ready && !o_.ceiling) refresh_zero(a);
+      if (a.fd >= 0) ::close(a.fd);
+      a.fd = -1;
+    }
+  }
+
+  Histogram rtt;
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  std::uint64_t churned = 0;
+  double setup_seconds = 0;
+
+ private:
+  bool transact(Allocation& a, stun::Method m, const std::function<void(stun::MessageBuilder&)>& attrs,
+                std::vector<std::byte>& answer, int& code) {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      std::vector<std::byte> buf(1024);
+      auto tid = stun::TransactionId{};
+      auth::random_bytes(tid.data(), tid.size());
+      stun::MessageBuilder b(buf, m, stun::Class::request, tid.data());
+      attrs(b);
+      if (!a.nonce.empty()) {
+        b.add_text(stun::attr::username, a.username).add_text(stun::attr::realm, a.realm).add_text(stun::attr::nonce, a.nonce);
+        b.add_integrity(stun::long_term_key(a.username, a.realm, a.password));
+      }
+      auto msg = b.finish();
+      ::send(a.fd, msg->data(), msg->size(), 0);
+      auto r = await(a.fd, tid, 500);
+      if (!r) {
+        errors_.add(std::string(m == stun::Method::allocate ? "allocate" : "set-up") + " timeout");
+        continue;
+      }
+      answer = std::move(*r);
+      auto v = stun::MessageView::parse(answer);
+      code = 0;
+      if (auto e = v->find(stun::attr::error_code)) code = stun::decode_error_code(*e)->code;
+      if ((code == 401 && a.nonce.empty()) || code == 438) {
+        a.realm = std::string(v->find_text(stun::attr::realm).value_or(""));
+        a.nonce = std::string(v->find_text(stun::attr::nonce).value_or(""));
+        continue;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  void open_and_set_up(Allocation& a) {
+    auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), 0}, net::UdpOptions{false, false, 1 << 20, 1 << 20});
+    if (!fd) {
+      errors_.add("client socket");
+      return;
+    }
+    a.fd = *fd;
+    sockaddr_storage sa;
+    const socklen_t len = net::to_sockaddr(server_, sa);
+    ::connect(a.fd, reinterpret_cast<sockaddr*>(&sa), len);
+    if (o_.ceiling) {
+      a.ready = true;
+      return;
+    }
+    a.username = std::to_string(std::time(nullptr) + 3600) + ":loadgen" + std::to_string(a.index);
+    a.password = auth::rest_password(o_.secret, a.username);
+    a.nonce.clear();
+    std::vector<std::byte> answer;
+    int code = 0;
+    if (!transact(a, stun::Method::allocate, [](stun::MessageBuilder& b) {
+          b.add_u32(stun::attr::requested_transport, std::uint32_t{17} << 24);
+        }, answer, code) || code != 0) {
+      errors_.add("allocate " + std::to_string(code));
+      return;
+    }
+    if (o_.indications) {
+      if (!transact(a, stun::Method::create_permission, [&](stun::MessageBuilder& b) {
+            b.add_xor_address(stun::attr::xor_peer_address, a.peer);
+          }, answer, code) || code != 0) {
+        errors_.add("create-permission " + std::to_string(code));
+        return;
+      }
+    } else if (!transact(a, stun::Method::channel_bind, [&](stun::MessageBuilder& b) {
+                 b.add_u32(stun::attr::channel_number, std::uint32_t{a.channel} << 16);
+                 b.add_xor_address(stun::attr::xor_peer_address, a.peer);
+               }, answer, code) || code != 0) {
+      errors_.add("channel-bind " + std::to_string(code));
+      return;
+    }
+    a.ready = true;
+  }
+
+  void refresh_zero(Allocation& a) {
+    std::vector<std::byte> answer;
+    int code = 0;
+    transact(a, stun::Method::refresh, [](stun::MessageBuilder& b) { b.add_u32(stun::attr::lifetime, 0); }, answer,
+             code);
+  }
+
+  void churn(Allocation& a, int ep, std::size_t slot) {
+    ::epoll_ctl(ep, EPOLL_CTL_DEL, a.fd, nullptr);
+    if (a.ready) refresh_zero(a);
+    ::close(a.fd);
+    a.fd = -1;
+    a.ready = false;
+    open_and_set_up(a);
+    if (a.fd >= 0) {
+      epoll_event ev{EPOLLIN, {.u64 = slot}};
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, a.fd, &ev);
+    }
+    ++churned;
+  }
+
+  void send_probes(Allocation& a, int count, std::vector<std::byte>& packet) {
+    if (!a.ready) return;
+    const std::size_t payload = std::max(o_.size, kProbeHeader);
+    std::size_t header = 0;
+    std::vector<std::byte>& buf = packet;
+    if (o_.indications) {
+      // Send indication: header, XOR-PEER-ADDRESS, DATA; the probe follows the DATA header.
+      auth::random_bytes(buf.data() + 8, 12);
+      const std::size_t addr_len = 4 + a.peer.ip.size();
+      header = 20 + 4 + addr_len + 4;
+      store_u16(buf.data(), stun::message_type(stun::Method::send, stun::Class::indication));
+      store_u16(buf.data() + 2, static_cast<std::uint16_t>(header - 20 + ((payload + 3) & ~std::size_t{3})));
+      store_u32(buf.data() + 4, stun::kMagicCookie);
+      store_u16(buf.data() + 20, stun::attr::xor_peer_address);
+      store_u16(buf.data() + 22, static_cast<std::uint16_t>(addr_len));
+      stun::encode_xor_address(a.peer, buf.data() + 8, buf.data() + 24);
+      store_u16(buf.data() + 24 + addr_len, stun::attr::data);
+      store_u16(buf.data() + 26 + addr_len, static_cast<std::uint16_t>(payload));
+    } else {
+      header = 4;
+      stun::write_channel_header(buf.data(), a.channel, static_cast<std::uint16_t>(payload));
+    }
+    const std::size_t total = header + ((payload + 3) & ~std::size_t{3});
+    mmsghdr hdr[kBatch];
+    iovec iov[kBatch];
+    std::vector<std::byte>& copies = copies_;
+    if (copies.size() < static_cast<std::size_t>(count) * total) copies.resize(static_cast<std::size_t>(kBatch) * 1600);
+    for (int i = 0; i < count; ++i) {
+      std::byte* p = copies.data() + static_cast<std::size_t>(i) * total;
+      std::memcpy(p, buf.data(), header);
+      std::memset(p + header, 0xA5, total - header);
+      store_u32(p + header, kMagic);
+      store_u32(p + header + 4, static_cast<std::uint32_t>(a.index));
+      const std::uint64_t seq = a.seq++;
+      std::memcpy(p + header + 8, &seq, 4);
+      const std::int64_t t = now_ns();
+      std::memcpy(p + header + 12, &t, 8);
+      iov[i] = {p, total};
+      hdr[i] = mmsghdr{};
+      hdr[i].msg_hdr.msg_iov = &iov[i];
+      hdr[i].msg_hdr.msg_iovlen = 1;
+    }
+    int done = 0;
+    while (done < count) {
+      const int r = ::sendmmsg(a.fd, hdr + done, static_cast<unsigned>(count - done), MSG_DONTWAIT);
+      if (r <= 0) {
+        errors_.add("send failed");
+        break;
+      }
+      done += r;
+    }
+    sent += static_cast<std::uint64_t>(done);
+  }
+
+  void receive(Allocation& a, std::vector<std::byte>& rx) {
+    mmsghdr hdr[kBatch];
+    iovec iov[kBatch];
+    for (;;) {
+      for (int i = 0; i < kBatch; ++i) {
+        iov[i] = {rx.data() + i * 2048, 2048};
+        hdr[i] = mmsghdr{};
+        hdr[i].msg_hdr.msg_iov = &iov[i];
+        hdr[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int got = ::recvmmsg(a.fd, hdr, kBatch, MSG_DONTWAIT, nullptr);
+      if (got <= 0) return;
+      const std::int64_t t = now_ns();
+      for (int i = 0; i < got; ++i) {
+        Bytes d(rx.data() + i * 2048, hdr[i].msg_len);
+        Bytes probe;
+        if (auto cd = stun::parse_channel_data(d)) {
+          probe = cd->payload;
+        } else if (auto m = stun::MessageView::parse(d); m && m->method() == stun::Method::data) {
+          if (auto data = m->find(stun::attr::data)) probe = *data;
+        }
+        if (probe.size() < kProbeHeader || load_u32(probe.data()) != kMagic) continue;
+        std::int64_t sent_at;
+        std::memcpy(&sent_at, probe.data() + 12, 8);
+        rtt.record(static_cast<std::uint64_t>(std::max<std::int64_t>(t - sent_at, 0)));
+        ++received;
+      }
+      if (got < kBatch) return;
+    }
+  }
+
+  const Options& o_;
+  Endpoint server_;
+  const Peers& peers_;
+  Errors& errors_;
+  std::vector<Allocation> allocs_;
+  std::size_t churn_next_ = 0;
+  std::vector<std::byte> copies_;
+};
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"hush-loadgen: TURN load generator with echo peers"};
+  app.add_option("--server", o.server, "TURN server IP:PORT")->capture_default_str();
+  app.add_option("--secret", o.secret, "REST shared secret (coturn use-auth-secret)");
+  app.add_option("--allocations", o.allocations, "Allocations")->capture_default_str();
+  app.add_option("--rate", o.rate, "Packets per second per allocation, each way")->capture_default_str();
+  app.add_option("--size", o.size, "Payload bytes")->capture_default_str();
+  app.add_option("--duration", o.duration, "Seconds of traffic")->capture_default_str();
+  app.add_flag("--indications", o.indications, "Send/Data indications instead of channels");
+  app.add_option("--threads", o.threads, "Sender threads")->capture_default_str();
+  app.add_option("--peers", o.peers, "Echo peer sockets")->capture_default_str();
+  app.add_option("--peer-port", o.peer_port, "First echo peer port on 127.0.0.1")->capture_default_str();
+  app.add_option("--churn", o.churn, "Allocations deleted and re-created per second")->capture_default_str();
+  app.add_flag("--ceiling", o.ceiling, "Talk to hush-ceiling: no TURN set-up, channel = 0x4000 + peer index");
+  app.add_flag("--json", o.json, "Print JSON instead of a table");
+  CLI11_PARSE(app, argc, argv);
+  auto server = Endpoint::parse(o.server);
+  if (!server || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty())) {
+    std::fprintf(stderr, "hush-loadgen: need --server IP:PORT, --secret (unless --ceiling), --size <= 1400\n");
+    return 2;
+  }
+  o.peers = std::max<std::size_t>(1, std::min(o.peers, o.allocations));
+
+  Errors errors;
+  Peers peers(o.peers, o.peer_port);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<Worker>(o, *server, peers, errors));
+  for (std::size_t i = 0; i < o.allocations; ++i) workers[i % o.threads]->add(i);
+
+  const auto setup_start = Clock::now();
+  std::atomic<std::size_t> ready{0};
+  {
+    std::vector<std::thread> ts;
+    for (auto& w : workers) ts.emplace_back([&] { ready += w->set_up(); });
+    for (auto& t : ts) t.join();
+  }
+  const double setup_s = std::chrono::duration<double>(Clock::now() - setup_start).count();
+
+  const double cpu0 = cpu_seconds();
+  const std::int64_t start = now_ns() + 50'000'000;
+  const std::int64_t end = start + static_cast<std::int64_t>(o.duration * 1e9);
+  const std::uint64_t peer0 = peers.received();
+  {
+    std::vector<std::thread> ts;
+    for (auto& w : workers) ts.emplace_back([&] {
+      while (now_ns() < start) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      w->run(start, end);
+    });
+    for (auto& t : ts) t.join();
+  }
+  const double cpu = cpu_seconds() - cpu0;
+  const double wall = static_cast<double>(now_ns() - start) / 1e9;
+  for (auto& w : workers) w->close_all();
+
+  Histogram rtt;
+  std::uint64_t sent = 0, received = 0, churned = 0;
+  for (auto& w : workers) {
+    rtt.merge(w->rtt);
+    sent += w->sent;
+    received += w->received;
+    churned += w->churned;
+  }
+  const std::uint64_t at_peers = peers.received() - peer0;
+  const double loss = sent ? 100.0 * static_cast<double>(sent - std::min(sent, received)) / static_cast<double>(sent) : 0;
+  auto us = [&](double q) { return static_cast<double>(rtt.quantile(q)) / 1000.0; };
+  if (o.json) {
+    std::printf("{\"allocations\":%zu,\"ready\":%zu,\"setup_per_s\":%.1f,\"offered_pps\":%.1f,\"sent\":%" PRIu64
+                ",\"to_peer\":%" PRIu64 ",\"to_client\":%" PRIu64 ",\"to_peer_pps\":%.1f,\"to_client_pps\":%.1f,"
+                "\"loss_pct\":%.3f,\"rtt_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
+                "\"churned\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"errors\":{",
+                o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
+                o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
+                static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
+                us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall);
+    bool first = true;
+    for (const auto& [k, v] : errors.by_kind) {
+      std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
+      first = false;
+    }
+    std::printf("}}\n");
+  } else {
+    std::printf("allocations      %zu ready of %zu, set-up %.0f/s\n", ready.load(), o.allocations,
+                setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0);
+    std::printf("offered          %.0f packets/s each way, %zu-byte payloads, %s\n", o.rate * static_cast<double>(o.allocations),
+                o.size, o.indications ? "Send/Data indications" : "ChannelData");
+    std::printf("delivered        %.0f/s to peers, %.0f/s back to clients\n", static_cast<double>(at_peers) / o.duration,
+                static_cast<double>(received) / o.duration);
+    std::printf("loss             %.3f%% (%" PRIu64 " sent, %" PRIu64 " at peers, %" PRIu64 " back)\n", loss, sent,
+                at_peers, received);
+    std::printf("round trip (us)  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", us(0.5), us(0.9), us(0.99),
+                us(0.999), static_cast<double>(rtt.max()) / 1000.0);
+    if (churned) std::printf("churn            %" PRIu64 " allocations replaced\n", churned);
+    std::printf("generator CPU    %.1f%% of one core\n", 100.0 * cpu / wall);
+    for (const auto& [k, v] : errors.by_kind) std::printf("error            %s: %" PRIu64 "\n", k.c_str(), v);
+  }
+  return 0;
+}
