@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hush needs. Idempotent: apt-get update runs once, and only
-# when something is missing. Usage: scripts/install-deps.sh run|test
+# when something is missing. Usage: deploy/install-deps.sh run|test|bench
 set -euo pipefail
 profile=${1:-run}
 packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev)
 if [ "$profile" = test ]; then
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev)
+elif [ "$profile" = bench ]; then
+  packages+=(googletest libgtest-dev coturn python3 util-linux)
 fi
 missing=()
 for p in "${packages[@]}"; do

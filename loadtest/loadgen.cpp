@@ -62,6 +62,7 @@ struct Options {
   bool json = false;
   bool ceiling = false;
   double churn = 0;  // allocations deleted and re-created per second during the run
+  int server_pid = 0;  // to report the server's CPU and memory
 };
 
 struct Errors {
@@ -440,6 +441,49 @@ class Worker {
   std::vector<std::byte> copies_;
 };
 
+// CPU seconds of another process (utime + stime) from /proc/PID/stat.
+double process_cpu_seconds(int pid) {
+  if (pid <= 0) return 0;
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[1024];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may contain spaces
+  if (p == nullptr) return 0;
+  unsigned long utime = 0, stime = 0;
+  // Fields after ')': state(3) ... utime(14) stime(15).
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+long process_rss_kib(int pid) {
+  if (pid <= 0) return 0;
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  long kib = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld", &kib) == 1) break;
+  std::fclose(f);
+  return kib;
+}
+
+// Busy CPU seconds of the whole machine from /proc/stat: kernel work on loopback is charged
+// unevenly to processes, so this is the honest total.
+double machine_busy_seconds() {
+  FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) return 0;
+  unsigned long long v[8] = {};
+  const int got = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                              &v[5], &v[6], &v[7]);
+  std::fclose(f);
+  if (got < 8) return 0;
+  const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // minus idle and iowait
+  return static_cast<double>(busy) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 double cpu_seconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
@@ -465,6 +509,7 @@ int main(int argc, char** argv) {
   app.add_option("--churn", o.churn, "Allocations deleted and re-created per second")->capture_default_str();
   app.add_flag("--ceiling", o.ceiling, "Talk to hush-ceiling: no TURN set-up, channel = 0x4000 + peer index");
   app.add_flag("--json", o.json, "Print JSON instead of a table");
+  app.add_option("--server-pid", o.server_pid, "PID of the server, to report its CPU per packet and RSS");
   CLI11_PARSE(app, argc, argv);
   auto server = Endpoint::parse(o.server);
   if (!server || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty())) {
@@ -489,6 +534,8 @@ int main(int argc, char** argv) {
   const double setup_s = std::chrono::duration<double>(Clock::now() - setup_start).count();
 
   const double cpu0 = cpu_seconds();
+  const double server_cpu0 = process_cpu_seconds(o.server_pid);
+  const double machine0 = machine_busy_seconds();
   const std::int64_t start = now_ns() + 50'000'000;
   const std::int64_t end = start + static_cast<std::int64_t>(o.duration * 1e9);
   const std::uint64_t peer0 = peers.received();
@@ -501,6 +548,9 @@ int main(int argc, char** argv) {
     for (auto& t : ts) t.join();
   }
   const double cpu = cpu_seconds() - cpu0;
+  const double server_cpu = process_cpu_seconds(o.server_pid) - server_cpu0;
+  const double machine = machine_busy_seconds() - machine0;
+  const long server_rss = process_rss_kib(o.server_pid);
   const double wall = static_cast<double>(now_ns() - start) / 1e9;
   for (auto& w : workers) w->close_all();
 
@@ -515,15 +565,21 @@ int main(int argc, char** argv) {
   const std::uint64_t at_peers = peers.received() - peer0;
   const double loss = sent ? 100.0 * static_cast<double>(sent - std::min(sent, received)) / static_cast<double>(sent) : 0;
   auto us = [&](double q) { return static_cast<double>(rtt.quantile(q)) / 1000.0; };
+  // Each packet crosses the relay twice (to the peer, and back); both count as relayed.
+  const double relayed = static_cast<double>(at_peers + received);
+  const double server_us = relayed > 0 ? server_cpu * 1e6 / relayed : 0;
+  const double machine_us = relayed > 0 ? machine * 1e6 / relayed : 0;
   if (o.json) {
     std::printf("{\"allocations\":%zu,\"ready\":%zu,\"setup_per_s\":%.1f,\"offered_pps\":%.1f,\"sent\":%" PRIu64
                 ",\"to_peer\":%" PRIu64 ",\"to_client\":%" PRIu64 ",\"to_peer_pps\":%.1f,\"to_client_pps\":%.1f,"
                 "\"loss_pct\":%.3f,\"rtt_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
-                "\"churned\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"errors\":{",
+                "\"churned\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"server_cpu_s\":%.3f,\"server_us_per_pkt\":%.3f,"
+                "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"errors\":{",
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
                 o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
-                us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall);
+                us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
+                server_cpu, server_us, server_rss, machine_us);
     bool first = true;
     for (const auto& [k, v] : errors.by_kind) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
@@ -543,6 +599,9 @@ int main(int argc, char** argv) {
                 us(0.999), static_cast<double>(rtt.max()) / 1000.0);
     if (churned) std::printf("churn            %" PRIu64 " allocations replaced\n", churned);
     std::printf("generator CPU    %.1f%% of one core\n", 100.0 * cpu / wall);
+    if (o.server_pid > 0)
+      std::printf("server           %.3f us CPU per relayed packet (%.2f s), RSS %ld KiB; machine %.3f us/packet\n",
+                  server_us, server_cpu, server_rss, machine_us);
     for (const auto& [k, v] : errors.by_kind) std::printf("error            %s: %" PRIu64 "\n", k.c_str(), v);
   }
   return 0;

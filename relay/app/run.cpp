@@ -1,6 +1,7 @@
 // Starts the workers, then waits for signals: SIGHUP re-reads the secrets, SIGINT/SIGTERM stop.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -51,6 +52,12 @@ std::int64_t unix_now() {
 
 int run(const config::Config& c) {
   log::set_level(c.log_level);
+  // Every allocation holds a socket: use all the descriptors the hard limit allows.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   auth::SecretSet secrets;
   const bool generated = c.secret_file.empty();
   if (generated) {

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: hush, coturn (turnserver, started by hand on loopback) and the bare
+# forwarder hush-ceiling, under the same loads from hush-loadgen, each run repeated; prints
+# medians with min-max and the ratios hush/coturn and hush/ceiling.
+#
+#   loadtest/bench.sh            full run (about 12 minutes on 2 cores)
+#   loadtest/bench.sh --quick    a smaller set (under 2 minutes)
+#   THREADS=2 loadtest/bench.sh  servers with 2 workers / relay threads (not pinned)
+#
+# Each server is pinned to core 0 and the generator to core 1 when THREADS=1 and the machine
+# has two cores or more. Per-packet CPU is the server's utime+stime (/proc/PID/stat) over the
+# traffic phase divided by packets relayed (each direction counts once); machine-wide CPU
+# (/proc/stat) is reported too, because kernel work on loopback is charged unevenly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+threads=${THREADS:-1}
+runs=${RUNS:-3}
+secret=bench-secret-$$
+port=3478
+
+deploy/install-deps.sh bench
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build --target hush-relay hush-loadgen hush-ceiling >/dev/null
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 10,000 allocations need 10,000+ sockets on each side
+server_cpus="0"
+gen_cpus="1"
+if [ "$(nproc)" -lt 2 ] || [ "$threads" -gt 1 ]; then server_cpus="0-$(($(nproc) - 1))"; gen_cpus=$server_cpus; fi
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+echo "$secret" >"$work/secret"
+
+start_server() {  # name -> sets $pid
+  case "$1" in
+    hush)
+      taskset -c "$server_cpus" build/hush-relay --listen 127.0.0.1:$port --secret-file "$work/secret" \
+        --allow-peer 127.0.0.0/8 --threads "$threads" --relay-ports 40000-65000 --log-level error \
+        --user-quota 0 --unauth-rate 0 --max-allocations 1000000 >"$work/server.log" 2>&1 &
+      ;;
+    coturn)
+      taskset -c "$server_cpus" turnserver -n --listening-ip 127.0.0.1 --listening-port $port --relay-ip 127.0.0.1 \
+        --use-auth-secret --static-auth-secret "$secret" --realm hush --relay-threads "$threads" \
+        --min-port 40000 --max-port 65000 --allow-loopback-peers --no-tcp --no-tls --no-dtls --no-cli \
+        --no-tcp-relay --total-quota 0 --user-quota 0 --log-file /dev/null --no-stdout-log >"$work/server.log" 2>&1 &
+      ;;
+    ceiling)
+      taskset -c "$server_cpus" build/loadtest/hush-ceiling --listen 127.0.0.1:$port --peer-port 20100 --peers 64 \
+        >"$work/server.log" 2>&1 &
+      ;;
+  esac
+  pid=$!
+  sleep 0.7
+  kill -0 "$pid" 2>/dev/null || { echo "bench: $1 did not start:"; cat "$work/server.log"; exit 1; }
+}
+
+stop_server() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  sleep 0.3
+}
+
+# name|loadgen arguments (the same for every server)
+if [ $quick = 1 ]; then
+  runs=${RUNS:-1}
+  loads=(
+    "voice-10|--allocations 10 --rate 50 --size 100 --duration 4"
+    "voice-1000|--allocations 1000 --rate 50 --size 100 --duration 4"
+    "flood-1|--allocations 1 --rate 50000 --size 100 --duration 4"
+  )
+else
+  loads=(
+    "voice-10|--allocations 10 --rate 50 --size 100 --duration 10"
+    "voice-1000|--allocations 1000 --rate 50 --size 100 --duration 10"
+    "voice-10000|--allocations 10000 --rate 50 --size 100 --duration 10 --threads 1"
+    "video-10|--allocations 10 --rate 2000 --size 1000 --duration 10"
+    "flood-1|--allocations 1 --rate 100000 --size 100 --duration 10"
+    "flood-100|--allocations 100 --rate 1000 --size 100 --duration 10"
+    "churn-100|--allocations 100 --rate 50 --size 100 --duration 10 --churn 100"
+  )
+fi
+
+results="$work/results.jsonl"
+for load in "${loads[@]}"; do
+  name=${load%%|*}
+  args=${load#*|}
+  for server in hush coturn ceiling; do
+    [ "$server" = ceiling ] && [[ "$name" == churn* ]] && continue  # no allocations to churn
+    for run in $(seq 1 "$runs"); do
+      start_server "$server"
+      extra="--secret $secret"
+      [ "$server" = ceiling ] && extra="--ceiling"
+      # shellcheck disable=SC2086
+      out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port $args $extra \
+              --peers 64 --peer-port 20100 --server-pid "$pid" --json)
+      stop_server
+      echo "{\"load\":\"$name\",\"server\":\"$server\",\"run\":$run,\"result\":$out}" >>"$results"
+      echo "  $name $server run $run: $(echo "$out" | cut -c1-160)..." >&2
+    done
+  done
+done
+
+python3 - "$results" "$threads" "$quick" <<'PY'
+import json, sys, statistics, datetime, platform, os
+rows = [json.loads(l) for l in open(sys.argv[1])]
+threads, quick = sys.argv[2], sys.argv[3] == "1"
+def med(vals):
+    return statistics.median(vals), min(vals), max(vals)
+loads = list(dict.fromkeys(r["load"] for r in rows))
+cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
+print(f"hush benchmark {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {cpu}), "
+      f"threads={threads}, {'quick' if quick else 'full'} run; medians of {max(r['run'] for r in rows)} runs [min-max]")
+metrics = [("server_us_per_pkt", "server us/pkt"), ("machine_us_per_pkt", "machine us/pkt"),
+           ("loss_pct", "loss %"), ("to_client_pps", "delivered/s"), ("p99", "p99 RTT us"),
+           ("server_rss_kib", "RSS KiB"), ("setup_per_s", "set-up/s")]
+def value(r, key):
+    res = r["result"]
+    return res["rtt_us"]["p99"] if key == "p99" else res[key]
+print()
+print(f"{'load':<12}{'metric':<16}{'hush':>24}{'coturn':>24}{'ceiling':>24}{'hush/coturn':>13}{'hush/ceil':>11}")
+for load in loads:
+    for key, label in metrics:
+        cells, meds = [], {}
+        for server in ("hush", "coturn", "ceiling"):
+            vals = [value(r, key) for r in rows if r["load"] == load and r["server"] == server]
+            if not vals:
+                cells.append(f"{'-':>24}"); continue
+            m, lo, hi = med(vals)
+            meds[server] = m
+            cells.append(f"{m:>10.3f} [{lo:.3f}-{hi:.3f}]"[:24].rjust(24))
+        def ratio(a, b):
+            return f"{meds[a] / meds[b]:.2f}" if a in meds and b in meds and meds[b] else "-"
+        print(f"{load:<12}{label:<16}{''.join(cells)}{ratio('hush','coturn'):>13}{ratio('hush','ceiling'):>11}")
+    print()
+PY
