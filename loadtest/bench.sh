@@ -73,13 +73,13 @@ if [ $quick = 1 ]; then
   )
 else
   loads=(
-    "voice-10|--allocations 10 --rate 50 --size 100 --duration 10"
-    "voice-1000|--allocations 1000 --rate 50 --size 100 --duration 10"
-    "voice-10000|--allocations 10000 --rate 50 --size 100 --duration 10 --threads 1"
-    "video-10|--allocations 10 --rate 2000 --size 1000 --duration 10"
-    "flood-1|--allocations 1 --rate 100000 --size 100 --duration 10"
-    "flood-100|--allocations 100 --rate 1000 --size 100 --duration 10"
-    "churn-100|--allocations 100 --rate 50 --size 100 --duration 10 --churn 100"
+    "voice-10|--allocations 10 --rate 50 --size 100 --duration 8"
+    "voice-1000|--allocations 1000 --rate 50 --size 100 --duration 8"
+    "voice-10000|--allocations 10000 --rate 50 --size 100 --duration 8 --threads 1"
+    "video-10|--allocations 10 --rate 2000 --size 1000 --duration 8"
+    "flood-1|--allocations 1 --rate 100000 --size 100 --duration 8"
+    "flood-100|--allocations 100 --rate 1000 --size 100 --duration 8"
+    "churn-100|--allocations 100 --rate 50 --size 100 --duration 8 --churn 100"
   )
 fi
 

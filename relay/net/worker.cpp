@@ -150,8 +150,8 @@ int Worker::receive_batch(int fd) {
   return ::recvmmsg(fd, headers_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
 }
 
-void Worker::drain_listener(std::size_t index) {
-  const int fd = listeners_[index]->native_handle();
+template <class Deliver>
+void Worker::drain(int fd, Deliver deliver) {
   for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
     const int got = receive_batch(fd);
     if (got <= 0) break;
@@ -159,32 +159,25 @@ void Worker::drain_listener(std::size_t index) {
     for (int i = 0; i < got; ++i) {
       const Slot& s = slots_[static_cast<std::size_t>(i)];
       const mmsghdr& h = headers_[static_cast<std::size_t>(i)];
-      if (h.msg_hdr.msg_flags & MSG_TRUNC) continue;
+      if (h.msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any TURN datagram
       if (outbox_.full()) flush();
-      server_->on_client_datagram(t, static_cast<std::uint16_t>(index), from_sockaddr(s.from),
-                                  Bytes{static_cast<const std::byte*>(s.iov.iov_base), h.msg_len}, outbox_);
+      deliver(t, from_sockaddr(s.from), static_cast<std::byte*>(s.iov.iov_base), h.msg_len);
     }
     flush();
     if (static_cast<std::size_t>(got) < slots_.size()) break;
   }
 }
 
+void Worker::drain_listener(std::size_t index) {
+  drain(listeners_[index]->native_handle(), [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+    server_->on_client_datagram(t, static_cast<std::uint16_t>(index), from, Bytes{data, n}, outbox_);
+  });
+}
+
 void Worker::drain_relay(RelaySocketState* state) {
-  for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
-    const int got = receive_batch(state->fd);
-    if (got <= 0) break;
-    const turn::Now t = now();
-    for (int i = 0; i < got; ++i) {
-      const Slot& s = slots_[static_cast<std::size_t>(i)];
-      const mmsghdr& h = headers_[static_cast<std::size_t>(i)];
-      if (h.msg_hdr.msg_flags & MSG_TRUNC) continue;
-      if (outbox_.full()) flush();
-      server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from_sockaddr(s.from),
-                                static_cast<std::byte*>(s.iov.iov_base), h.msg_len, outbox_);
-    }
-    flush();
-    if (static_cast<std::size_t>(got) < slots_.size()) break;
-  }
+  drain(state->fd, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+    server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from, data, n, outbox_);
+  });
 }
 
 void Worker::flush() {

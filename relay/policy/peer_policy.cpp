@@ -56,7 +56,9 @@ int embedded_ipv4(const IpAddress& a, IpAddress out[2]) {
   if (!a.is_v6()) return 0;
   const std::uint8_t* b = a.data();
   const Special& s = special();
-  if (s.mapped.contains(a) || s.compatible.contains(a) || s.nat64.contains(a)) {
+  // ::/96 is the deprecated IPv4-compatible form, except :: and ::1 themselves.
+  const bool compatible = s.compatible.contains(a) && !a.is_unspecified() && !s.loopback6.contains(a);
+  if (s.mapped.contains(a) || compatible || s.nat64.contains(a)) {
     out[0] = IpAddress::v4_bytes(b + 12);
     return 1;
   }

@@ -59,6 +59,8 @@ class Worker {
   void drain_listener(std::size_t index);
   void drain_relay(RelaySocketState* state);
   int receive_batch(int fd);  // recvmmsg into the slots; returns datagrams received
+  template <class Deliver>
+  void drain(int fd, Deliver deliver);  // a few batches, each handed over and flushed
   void flush();
   void on_tick();
   turn::Now now() const;

@@ -98,6 +98,10 @@ TEST(PeerPolicy, AllowingLoopbackStillProtectsServicePortsAndIdleRelayPorts) {
   EXPECT_FALSE(p.allows(ep("127.0.0.1:9100")));
   EXPECT_FALSE(p.allows(ep("127.0.0.1:60000")));
   EXPECT_FALSE(p.allows(ep("127.0.0.1:0")));
+  auto v6 = make(&live, {"::1/128"});
+  EXPECT_TRUE(v6.allows(ep("[::1]:41000")));  // ::1 is loopback, not an IPv4-compatible address
+  EXPECT_FALSE(v6.allows(ep("[::1]:3478")));
+  EXPECT_FALSE(make(&live).allows(ep("[::1]:41000")));
 }
 
 TEST(PrefixRateLimiter, LimitsPerPrefixAndRefills) {
