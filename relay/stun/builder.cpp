@@ -58,7 +58,7 @@ MessageBuilder& MessageBuilder::add_error(int code, std::string_view reason) {
     p[0] = p[1] = std::byte{0};
     p[2] = std::byte{static_cast<std::uint8_t>(code / 100)};
     p[3] = std::byte{static_cast<std::uint8_t>(code % 100)};
-    std::memcpy(p + 4, reason.data(), reason.size());
+    if (!reason.empty()) std::memcpy(p + 4, reason.data(), reason.size());
   }
   return *this;
 }

@@ -263,10 +263,11 @@ TEST_F(TurnFixture, DualStackAllocationGetsBothFamilies) {
     b.add_u32(attr::additional_address_family, 0x02u << 24);
   });
   ASSERT_EQ(r.error_code(), 0);
+  auto m = r.msg();  // the view must outlive the loop over its attributes
   int relayed = 0;
-  for (const auto& a : r.msg()->attributes()) relayed += a.type == attr::xor_relayed_address;
+  for (const auto& a : m->attributes()) relayed += a.type == attr::xor_relayed_address;
   EXPECT_EQ(relayed, 2);
-  EXPECT_FALSE(r.msg()->has(attr::address_error_code));
+  EXPECT_FALSE(m->has(attr::address_error_code));
   EXPECT_EQ(ports.open_sockets.size(), 2u);
 }
 
