@@ -17,6 +17,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -188,8 +189,14 @@ class Worker {
   }
 
   // Allocate (with the 401 round), then ChannelBind or CreatePermission. Returns how many worked.
+  // Sets every allocation up, kWindow at a time in flight, so the rate measured is the
+  // server's and not one round trip after another.
   std::size_t set_up() {
-    for (auto& a : allocs_) open_and_set_up(a);
+    if (o_.ceiling) {
+      for (auto& a : allocs_) open_and_set_up(a);
+    } else {
+      pipelined_set_up();
+    }
     std::size_t ok = 0;
     for (const auto& a : allocs_) ok += a.ready;
     return ok;
@@ -324,6 +331,123 @@ class Worker {
       return;
     }
     a.ready = true;
+  }
+
+  // Stage of one allocation's set-up: 0 challenge, 1 Allocate, 2 ChannelBind/CreatePermission.
+  struct Pending {
+    int stage = 0;
+    int tries = 0;
+    stun::TransactionId tid{};
+    std::int64_t sent_ns = 0;
+    bool active = false;
+  };
+
+  void send_stage(Allocation& a, Pending& p) {
+    std::vector<std::byte> buf(1024);
+    auth::random_bytes(p.tid.data(), p.tid.size());
+    const stun::Method m = p.stage < 2 ? stun::Method::allocate
+                           : o_.indications ? stun::Method::create_permission
+                                            : stun::Method::channel_bind;
+    stun::MessageBuilder b(buf, m, stun::Class::request, p.tid.data());
+    if (p.stage < 2) {
+      b.add_u32(stun::attr::requested_transport, std::uint32_t{17} << 24);
+    } else {
+      if (!o_.indications) b.add_u32(stun::attr::channel_number, std::uint32_t{a.channel} << 16);
+      b.add_xor_address(stun::attr::xor_peer_address, a.peer);
+    }
+    if (p.stage > 0) {
+      b.add_text(stun::attr::username, a.username).add_text(stun::attr::realm, a.realm).add_text(stun::attr::nonce, a.nonce);
+      b.add_integrity(stun::long_term_key(a.username, a.realm, a.password));
+    }
+    auto msg = b.finish();
+    ::send(a.fd, msg->data(), msg->size(), 0);
+    p.sent_ns = now_ns();
+    ++p.tries;
+  }
+
+  void pipelined_set_up() {
+    constexpr std::size_t kWindow = 64;
+    const int ep = ::epoll_create1(0);
+    std::vector<Pending> pending(allocs_.size());
+    std::size_t next = 0;
+    std::size_t in_flight = 0;
+    std::size_t finished = 0;
+    std::vector<std::byte> rx(2048);
+    auto finish = [&](std::size_t i, const std::string& error) {
+      if (!error.empty()) errors_.add(error);
+      pending[i].active = false;
+      ::epoll_ctl(ep, EPOLL_CTL_DEL, allocs_[i].fd, nullptr);
+      --in_flight;
+      ++finished;
+    };
+    std::int64_t last_scan = now_ns();
+    while (finished < allocs_.size()) {
+      while (in_flight < kWindow && next < allocs_.size()) {
+        Allocation& a = allocs_[next];
+        auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), 0}, net::UdpOptions{false, false, 1 << 20, 1 << 20});
+        if (!fd) {
+          errors_.add("client socket");
+          ++finished;
+          ++next;
+          continue;
+        }
+        a.fd = *fd;
+        sockaddr_storage sa;
+        const socklen_t len = net::to_sockaddr(server_, sa);
+        ::connect(a.fd, reinterpret_cast<sockaddr*>(&sa), len);
+        a.username = std::to_string(std::time(nullptr) + 3600) + ":loadgen" + std::to_string(a.index);
+        a.password = auth::rest_password(o_.secret, a.username);
+        epoll_event ev{EPOLLIN, {.u64 = next}};
+        ::epoll_ctl(ep, EPOLL_CTL_ADD, a.fd, &ev);
+        pending[next] = Pending{};
+        pending[next].active = true;
+        send_stage(a, pending[next]);
+        ++in_flight;
+        ++next;
+      }
+      epoll_event events[128];
+      const int n = ::epoll_wait(ep, events, 128, 20);
+      for (int e = 0; e < n; ++e) {
+        const std::size_t i = events[e].data.u64;
+        Allocation& a = allocs_[i];
+        Pending& p = pending[i];
+        for (;;) {
+          const ssize_t got = ::recv(a.fd, rx.data(), rx.size(), MSG_DONTWAIT);
+          if (got <= 0 || !p.active) break;
+          auto m = stun::MessageView::parse(Bytes(rx.data(), static_cast<std::size_t>(got)));
+          if (!m || std::memcmp(m->transaction_id_ptr(), p.tid.data(), p.tid.size()) != 0) continue;
+          int code = 0;
+          if (auto ec = m->find(stun::attr::error_code)) code = stun::decode_error_code(*ec)->code;
+          if ((p.stage == 0 && code == 401) || code == 438) {
+            a.realm = std::string(m->find_text(stun::attr::realm).value_or(""));
+            a.nonce = std::string(m->find_text(stun::attr::nonce).value_or(""));
+            p.stage = std::max(p.stage, 1);
+            p.tries = 0;
+            send_stage(a, p);
+          } else if (code != 0) {
+            finish(i, std::string(p.stage < 2 ? "allocate " : "set-up ") + std::to_string(code));
+          } else if (p.stage < 2) {
+            p.stage = 2;
+            p.tries = 0;
+            send_stage(a, p);
+          } else {
+            a.ready = true;
+            finish(i, "");
+          }
+        }
+      }
+      const std::int64_t t = now_ns();
+      if (t - last_scan > 50'000'000) {  // retransmit after 500 ms, give up after 4 tries
+        last_scan = t;
+        for (std::size_t i = 0; i < next; ++i) {
+          Pending& p = pending[i];
+          if (!p.active || t - p.sent_ns < 500'000'000) continue;
+          if (p.tries >= 4) finish(i, p.stage < 2 ? "allocate timeout" : "set-up timeout");
+          else send_stage(allocs_[i], p);
+        }
+      }
+    }
+    ::close(ep);
   }
 
   void refresh_zero(Allocation& a) {

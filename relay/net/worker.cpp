@@ -20,7 +20,6 @@ using asio::ip::udp;
 namespace {
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::size_t kSlotSize = turn::kPeerHeadroom + kMaxDatagram + 64;
-constexpr int kMaxBatchesPerWakeup = 8;  // then yield to other sockets
 constexpr auto kTick = std::chrono::milliseconds(250);
 }  // namespace
 
@@ -112,26 +111,47 @@ void Worker::on_tick() {
   });
 }
 
+// Readiness is edge-triggered and Asio's wait operations never read speculatively: a socket
+// left with data after one batch would stay silent until its next datagram. So a full batch
+// posts a continuation (other sockets' handlers run first, which keeps latency fair) and only
+// a socket drained empty waits for readiness again.
 void Worker::arm_listener(std::size_t index) {
   listeners_[index]->async_wait(udp::socket::wait_read, [this, index](const boost::system::error_code& ec) {
-    if (ec) return;
-    drain_listener(index);
-    arm_listener(index);
+    if (!ec) on_listener_ready(index);
   });
+}
+
+void Worker::on_listener_ready(std::size_t index) {
+  if (drain_listener(index)) asio::post(io_, [this, index] { on_listener_ready(index); });
+  else arm_listener(index);
 }
 
 void Worker::arm_relay(RelaySocketState* s) {
   s->waiting = true;
   s->socket.async_wait(udp::socket::wait_read, [this, s](const boost::system::error_code& ec) {
     s->waiting = false;
-    if (!s->closed && !ec) {
-      s->busy = true;
-      drain_relay(s);
-      s->busy = false;
-    }
-    if (s->closed) delete s;
-    else if (!ec) arm_relay(s);
+    on_relay_ready(s, !ec);
   });
+}
+
+void Worker::on_relay_ready(RelaySocketState* s, bool ready) {
+  bool more = false;
+  if (!s->closed && ready) {
+    s->busy = true;
+    more = drain_relay(s);
+    s->busy = false;
+  }
+  if (s->closed) {
+    delete s;
+  } else if (more) {
+    s->waiting = true;  // the posted continuation frees it if it gets closed meanwhile
+    asio::post(io_, [this, s] {
+      s->waiting = false;
+      on_relay_ready(s, true);
+    });
+  } else if (ready) {
+    arm_relay(s);
+  }
 }
 
 int Worker::receive_batch(int fd) {
@@ -151,10 +171,10 @@ int Worker::receive_batch(int fd) {
 }
 
 template <class Deliver>
-void Worker::drain(int fd, Deliver deliver) {
-  for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
-    const int got = receive_batch(fd);
-    if (got <= 0) break;
+bool Worker::drain(int fd, Deliver deliver) {
+  const int got = receive_batch(fd);
+  if (got <= 0) return false;
+  {
     const turn::Now t = now();
     for (int i = 0; i < got; ++i) {
       const Slot& s = slots_[static_cast<std::size_t>(i)];
@@ -164,18 +184,18 @@ void Worker::drain(int fd, Deliver deliver) {
       deliver(t, from_sockaddr(s.from), static_cast<std::byte*>(s.iov.iov_base), h.msg_len);
     }
     flush();
-    if (static_cast<std::size_t>(got) < slots_.size()) break;
   }
+  return static_cast<std::size_t>(got) == slots_.size();  // a full batch: there may be more
 }
 
-void Worker::drain_listener(std::size_t index) {
-  drain(listeners_[index]->native_handle(), [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+bool Worker::drain_listener(std::size_t index) {
+  return drain(listeners_[index]->native_handle(), [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_client_datagram(t, static_cast<std::uint16_t>(index), from, Bytes{data, n}, outbox_);
   });
 }
 
-void Worker::drain_relay(RelaySocketState* state) {
-  drain(state->fd, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+bool Worker::drain_relay(RelaySocketState* state) {
+  return drain(state->fd, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from, data, n, outbox_);
   });
 }

@@ -55,12 +55,15 @@ class Worker {
   struct Slot;
 
   void arm_listener(std::size_t index);
+  void on_listener_ready(std::size_t index);
   void arm_relay(RelaySocketState* state);
-  void drain_listener(std::size_t index);
-  void drain_relay(RelaySocketState* state);
+  void on_relay_ready(RelaySocketState* state, bool ready);
+  // One batch each; true when the batch was full and more may be waiting.
+  bool drain_listener(std::size_t index);
+  bool drain_relay(RelaySocketState* state);
   int receive_batch(int fd);  // recvmmsg into the slots; returns datagrams received
   template <class Deliver>
-  void drain(int fd, Deliver deliver);  // a few batches, each handed over and flushed
+  bool drain(int fd, Deliver deliver);  // one recvmmsg batch, handed over and flushed
   void flush();
   void on_tick();
   turn::Now now() const;
