@@ -3,7 +3,7 @@
 # forwarder hush-ceiling, under the same loads from hush-loadgen, each run repeated; prints
 # medians with min-max and the ratios hush/coturn and hush/ceiling.
 #
-#   loadtest/bench.sh            full run (about 12 minutes on 2 cores)
+#   loadtest/bench.sh            full run (about 13 minutes on 2 cores)
 #   loadtest/bench.sh --quick    a smaller set (under 2 minutes)
 #   THREADS=2 loadtest/bench.sh  servers with 2 workers / relay threads (not pinned)
 #
@@ -73,17 +73,20 @@ if [ $quick = 1 ]; then
   )
 else
   loads=(
-    "voice-10|--allocations 10 --rate 50 --size 100 --duration 8"
-    "voice-1000|--allocations 1000 --rate 50 --size 100 --duration 8"
-    "voice-10000|--allocations 10000 --rate 50 --size 100 --duration 8 --threads 1"
-    "video-10|--allocations 10 --rate 2000 --size 1000 --duration 8"
-    "flood-1|--allocations 1 --rate 100000 --size 100 --duration 8"
-    "flood-100|--allocations 100 --rate 1000 --size 100 --duration 8"
-    "churn-100|--allocations 100 --rate 50 --size 100 --duration 8 --churn 100"
+    "voice-10|--allocations 10 --rate 50 --size 100 --duration 6"
+    "voice-1000|--allocations 1000 --rate 50 --size 100 --duration 6"
+    "voice-10000|--allocations 10000 --rate 50 --size 100 --duration 6 --threads 1"
+    "scale-10000|--allocations 10000 --rate 5 --size 100 --duration 6"
+    "video-10|--allocations 10 --rate 2000 --size 1000 --duration 6"
+    "flood-1|--allocations 1 --rate 100000 --size 100 --duration 6"
+    "flood-100|--allocations 100 --rate 1000 --size 100 --duration 6"
+    "churn-100|--allocations 100 --rate 50 --size 100 --duration 6 --churn 100"
   )
 fi
 
-results="$work/results.jsonl"
+mkdir -p build
+results="build/bench-results.jsonl"  # kept for re-reading; build/ is not committed
+: >"$results"
 for load in "${loads[@]}"; do
   name=${load%%|*}
   args=${load#*|}
@@ -109,6 +112,8 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 threads, quick = sys.argv[2], sys.argv[3] == "1"
 def med(vals):
     return statistics.median(vals), min(vals), max(vals)
+def fmt(v):
+    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
 loads = list(dict.fromkeys(r["load"] for r in rows))
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
 print(f"hush benchmark {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {cpu}), "
@@ -120,17 +125,17 @@ def value(r, key):
     res = r["result"]
     return res["rtt_us"]["p99"] if key == "p99" else res[key]
 print()
-print(f"{'load':<12}{'metric':<16}{'hush':>24}{'coturn':>24}{'ceiling':>24}{'hush/coturn':>13}{'hush/ceil':>11}")
+print(f"{'load':<12}{'metric':<16}{'hush':>28}{'coturn':>28}{'ceiling':>28}{'hush/coturn':>13}{'hush/ceil':>11}")
 for load in loads:
     for key, label in metrics:
         cells, meds = [], {}
         for server in ("hush", "coturn", "ceiling"):
             vals = [value(r, key) for r in rows if r["load"] == load and r["server"] == server]
             if not vals:
-                cells.append(f"{'-':>24}"); continue
+                cells.append(f"{'-':>28}"); continue
             m, lo, hi = med(vals)
             meds[server] = m
-            cells.append(f"{m:>10.3f} [{lo:.3f}-{hi:.3f}]"[:24].rjust(24))
+            cells.append(f"{fmt(m)} [{fmt(lo)}-{fmt(hi)}]".rjust(28))
         def ratio(a, b):
             return f"{meds[a] / meds[b]:.2f}" if a in meds and b in meds and meds[b] else "-"
         print(f"{load:<12}{label:<16}{''.join(cells)}{ratio('hush','coturn'):>13}{ratio('hush','ceiling'):>11}")
