@@ -125,3 +125,22 @@ TEST(BadInput, UnauthenticatedAnswersNeverExceedThreeTimesTheRequest) {
     while (auto r = s.receive(std::chrono::milliseconds(300))) EXPECT_LE(r->size(), 3 * req.size());
   }
 }
+
+TEST(Privacy, DebugLogsHoldNoAddressPortOrUsername) {
+  Relay relay({"--threads", "2"});  // the test relay always runs with --log-level debug
+  {
+    LiveCall call(relay);
+    ASSERT_TRUE(call.works());
+    UdpSocket stranger;
+    stranger.send_to(relay.endpoint(), build(stun::Method::allocate, stun::Class::request, random_tid(), udp_transport()));
+    (void)stranger.receive(std::chrono::milliseconds(300));
+    const std::string out = relay.process().output();
+    for (const std::string& secret_bit :
+         {call.client.socket().local().to_string(), std::to_string(call.client.socket().local().port),
+          call.peer.local().to_string(), std::to_string(call.peer.local().port), call.client.relayed().to_string(),
+          std::to_string(call.client.relayed().port), stranger.local().to_string(),
+          std::string(":integration")})
+      EXPECT_EQ(out.find(secret_bit), std::string::npos) << "log shows " << secret_bit << ":\n" << out;
+  }
+  EXPECT_EQ(relay.process().stop(), 0);
+}
