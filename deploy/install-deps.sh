@@ -5,7 +5,7 @@ set -euo pipefail
 profile=${1:-run}
 packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev)
 if [ "$profile" = test ]; then
-  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev)
+  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 util-linux)
 fi

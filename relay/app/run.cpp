@@ -85,10 +85,15 @@ int run(const config::Config& c) {
   auto nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(c.nonce_lifetime));
   auto snapshot = make_snapshot(c, secrets, nonces, *live);
 
+  const std::vector<Endpoint> listen = net::expand_wildcards(c.listen);
+  if (listen.empty()) {
+    std::cerr << "hush-relay: --listen: the wildcard address matches no address of this host\n";
+    return 2;
+  }
   std::vector<std::unique_ptr<net::Worker>> workers;
   for (unsigned i = 0; i < c.threads; ++i) {
     net::WorkerConfig wc;
-    wc.listen = c.listen;
+    wc.listen = listen;
     wc.relay = net::RelayPortsConfig{c.relay_v4, c.relay_v6, c.relay_port_min, c.relay_port_max, i, c.threads};
     wc.server = c.server;
     try {
@@ -101,14 +106,14 @@ int run(const config::Config& c) {
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
 
-  log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(c.listen.size()) +
-            " UDP listeners");
+  log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
+            " UDP listen addresses");
   if (generated) {
     // The safe default run: a secret that lives only in this process, and a credential for it.
     auto cred = auth::mint_credential(secrets, unix_now(), 3600);
     std::cout << "No --secret-file given: generated a secret for this run only.\n"
-              << "Credential (valid 1 hour): " << credential_json(cred, 3600, config::turn_uris(c.listen)) << "\n";
-    for (const auto& uri : config::turn_uris(c.listen))
+              << "Credential (valid 1 hour): " << credential_json(cred, 3600, config::turn_uris(listen)) << "\n";
+    for (const auto& uri : config::turn_uris(listen))
       std::cout << "TURN URI: " << uri << "  username: " << cred.username << "  password: " << cred.password << "\n";
     std::cout << std::flush;
   }

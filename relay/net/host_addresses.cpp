@@ -23,4 +23,26 @@ std::vector<IpAddress> host_addresses() {
   return out;
 }
 
+std::vector<Endpoint> expand_wildcards(const std::vector<Endpoint>& listen) {
+  std::vector<Endpoint> out;
+  const auto host = host_addresses();
+  auto add = [&](const Endpoint& ep) {
+    for (const auto& e : out)
+      if (e == ep) return;
+    out.push_back(ep);
+  };
+  for (const auto& ep : listen) {
+    if (!ep.ip.is_unspecified()) {
+      add(ep);
+      continue;
+    }
+    for (const auto& ip : host) {
+      if (ip.family() != ep.ip.family()) continue;
+      if (ip.is_v6() && ip.data()[0] == 0xfe && (ip.data()[1] & 0xc0) == 0x80) continue;  // fe80::/10
+      add(Endpoint{ip, ep.port});
+    }
+  }
+  return out;
+}
+
 }  // namespace hush::net

@@ -1,5 +1,11 @@
 // STUN Binding over real loopback sockets: coturn's turnutils_stunclient and our own socket.
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "hush/auth/rest_credential.hpp"
 #include "relay_process.hpp"
@@ -79,4 +85,61 @@ TEST(DualStack, Ipv6AndDualAllocationsRelayOverRealSockets) {
   dual.send_indication(peer6.local(), "v6");
   EXPECT_TRUE(peer4.receive(std::chrono::seconds(2)));
   EXPECT_TRUE(peer6.receive(std::chrono::seconds(2)));
+}
+
+TEST(Listen, WildcardAddressAnswersFromTheAddressTheClientUsed) {
+  const auto port = free_udp_port();
+  Process relay(HUSH_RELAY_BINARY, {"--listen", "0.0.0.0:" + std::to_string(port), "--relay-ip", "127.0.0.1",
+                                    "--relay-ports", "61000-64999", "--threads", "2"});
+  UdpSocket s;
+  const auto server = *Endpoint::parse("127.0.0.1:" + std::to_string(port));
+  std::optional<std::vector<std::byte>> answer;
+  Endpoint from;
+  for (int i = 0; i < 50 && !answer; ++i) {
+    s.send_to(server, build(stun::Method::binding, stun::Class::request, random_tid(), {}));
+    answer = s.receive(std::chrono::milliseconds(50), &from);
+  }
+  ASSERT_TRUE(answer) << relay.output();
+  EXPECT_EQ(from, server);
+  EXPECT_NE(relay.output().find("turn:127.0.0.1:" + std::to_string(port) + "?transport=udp"), std::string::npos)
+      << relay.output();
+}
+
+// In a network namespace of its own with two addresses, a client talking to the second address
+// must get its answer from that address: one wildcard socket would answer from whichever
+// source address the route picks.
+TEST(Listen, WildcardOnAMultiHomedHostAnswersFromEachAddress) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create a network namespace";
+  const std::string ns = "hush-wild-" + std::to_string(::getpid());
+  ASSERT_EQ(run_command("ip netns add " + ns + " && ip -n " + ns + " link set lo up && ip -n " + ns +
+                        " addr add 10.77.0.1/32 dev lo && ip -n " + ns + " addr add 10.77.0.2/32 dev lo")
+                .exit_code,
+            0);
+  struct Cleanup {
+    std::string ns;
+    ~Cleanup() { run_command("ip netns del " + ns); }
+  } cleanup{ns};
+  auto relay = std::make_unique<Process>(
+      "ip", std::vector<std::string>{"netns", "exec", ns, HUSH_RELAY_BINARY, "--listen", "0.0.0.0:3478", "--relay-ip",
+                                     "10.77.0.1", "--relay-ports", "61000-64999", "--threads", "1"});
+  // A socket opened from a thread that joined the namespace stays in it.
+  std::unique_ptr<UdpSocket> client;
+  std::thread([&] {
+    const int fd = ::open(("/var/run/netns/" + ns).c_str(), O_RDONLY);
+    if (fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0) client = std::make_unique<UdpSocket>("10.77.0.1");
+    if (fd >= 0) ::close(fd);
+  }).join();
+  ASSERT_TRUE(client);
+  for (const char* address : {"10.77.0.2:3478", "10.77.0.1:3478"}) {
+    const auto server = *Endpoint::parse(address);
+    std::optional<std::vector<std::byte>> answer;
+    Endpoint from;
+    for (int i = 0; i < 50 && !answer; ++i) {
+      client->send_to(server, build(stun::Method::binding, stun::Class::request, random_tid(), {}));
+      answer = client->receive(std::chrono::milliseconds(50), &from);
+    }
+    ASSERT_TRUE(answer) << address << "\n" << relay->output();
+    EXPECT_EQ(from, server) << address;
+  }
+  relay.reset();
 }
