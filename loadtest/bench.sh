@@ -6,6 +6,7 @@
 #   loadtest/bench.sh            full run (about 13 minutes on 2 cores)
 #   loadtest/bench.sh --quick    a smaller set (under 2 minutes)
 #   THREADS=2 loadtest/bench.sh  servers with 2 workers / relay threads (not pinned)
+#   ONLY=voice-1000,flood-1 loadtest/bench.sh   only the named loads
 #   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1%)
 #                                   of each server with 1 and 2 threads (about 7 minutes)
 #
@@ -111,6 +112,7 @@ else
     "voice-10|--allocations 10 --rate 50 --size 100 --duration 6"
     "voice-1000|--allocations 1000 --rate 50 --size 100 --duration 6"
     "voice-10000|--allocations 10000 --rate 50 --size 100 --duration 6 --threads 1"
+    "scale-10|--allocations 10 --rate 5000 --size 100 --duration 6"
     "scale-10000|--allocations 10000 --rate 5 --size 100 --duration 6"
     "video-10|--allocations 10 --rate 2000 --size 1000 --duration 6"
     "flood-1|--allocations 1 --rate 100000 --size 100 --duration 6"
@@ -125,6 +127,7 @@ results="build/bench-results.jsonl"  # kept for re-reading; build/ is not commit
 for load in "${loads[@]}"; do
   name=${load%%|*}
   args=${load#*|}
+  [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]] && continue
   for server in hush coturn ceiling; do
     [ "$server" = ceiling ] && [[ "$name" == churn* ]] && continue  # no allocations to churn
     for run in $(seq 1 "$runs"); do
