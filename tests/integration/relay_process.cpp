@@ -143,12 +143,7 @@ Relay::Relay(std::vector<std::string> extra, std::string listen_ip) {
   process_ = std::make_unique<Process>(HUSH_RELAY_BINARY, args);
   // Ready when it answers a Binding request.
   UdpSocket probe(v6 ? "::1" : "127.0.0.1");
-  for (int i = 0; i < 100; ++i) {
-    auto req = build(stun::Method::binding, stun::Class::request, random_tid(), {});
-    probe.send_to(endpoint_, req);
-    if (probe.receive(std::chrono::milliseconds(50))) return;
-    if (!process_->running()) break;
-  }
+  if (await_binding(probe, endpoint_, nullptr, 100)) return;
   throw std::runtime_error("hush-relay did not start: " + process_->output());
 }
 
@@ -186,6 +181,15 @@ std::optional<std::vector<std::byte>> UdpSocket::receive(std::chrono::millisecon
 }
 
 Endpoint UdpSocket::local() const { return net::local_endpoint(fd_); }
+
+std::optional<std::vector<std::byte>> await_binding(UdpSocket& s, const Endpoint& server, Endpoint* from,
+                                                    int tries) {
+  for (int i = 0; i < tries; ++i) {
+    s.send_to(server, build(stun::Method::binding, stun::Class::request, random_tid(), {}));
+    if (auto answer = s.receive(std::chrono::milliseconds(50), from)) return answer;
+  }
+  return std::nullopt;
+}
 
 TurnClient::TurnClient(Endpoint server, std::string username, std::string password, std::string bind_ip)
     : server_(server), username_(std::move(username)), password_(std::move(password)), socket_(bind_ip) {}

@@ -74,6 +74,11 @@ class UdpSocket {
   int fd_;
 };
 
+// Sends Binding requests every 50 ms until one is answered (a server may still be starting);
+// the answer and where it came from, or nullopt after `tries`.
+std::optional<std::vector<std::byte>> await_binding(UdpSocket& s, const Endpoint& server, Endpoint* from = nullptr,
+                                                    int tries = 50);
+
 // A TURN client over UDP that does the 401 round, permissions and channels.
 class TurnClient {
  public:

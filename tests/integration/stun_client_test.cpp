@@ -93,13 +93,8 @@ TEST(Listen, WildcardAddressAnswersFromTheAddressTheClientUsed) {
                                     "--relay-ports", "61000-64999", "--threads", "2"});
   UdpSocket s;
   const auto server = *Endpoint::parse("127.0.0.1:" + std::to_string(port));
-  std::optional<std::vector<std::byte>> answer;
   Endpoint from;
-  for (int i = 0; i < 50 && !answer; ++i) {
-    s.send_to(server, build(stun::Method::binding, stun::Class::request, random_tid(), {}));
-    answer = s.receive(std::chrono::milliseconds(50), &from);
-  }
-  ASSERT_TRUE(answer) << relay.output();
+  ASSERT_TRUE(await_binding(s, server, &from)) << relay.output();
   EXPECT_EQ(from, server);
   EXPECT_NE(relay.output().find("turn:127.0.0.1:" + std::to_string(port) + "?transport=udp"), std::string::npos)
       << relay.output();
@@ -132,13 +127,8 @@ TEST(Listen, WildcardOnAMultiHomedHostAnswersFromEachAddress) {
   ASSERT_TRUE(client);
   for (const char* address : {"10.77.0.2:3478", "10.77.0.1:3478"}) {
     const auto server = *Endpoint::parse(address);
-    std::optional<std::vector<std::byte>> answer;
     Endpoint from;
-    for (int i = 0; i < 50 && !answer; ++i) {
-      client->send_to(server, build(stun::Method::binding, stun::Class::request, random_tid(), {}));
-      answer = client->receive(std::chrono::milliseconds(50), &from);
-    }
-    ASSERT_TRUE(answer) << address << "\n" << relay->output();
+    ASSERT_TRUE(await_binding(*client, server, &from)) << address << "\n" << relay->output();
     EXPECT_EQ(from, server) << address;
   }
   relay.reset();
