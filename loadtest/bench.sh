@@ -64,7 +64,7 @@ start_server() {  # name [threads] -> sets $pid
 }
 
 stop_server() {
-  kill "$pid" 2>/dev/null || true
+  kill -INT "$pid" 2>/dev/null || true  # hush: SIGTERM would drain first
   wait "$pid" 2>/dev/null || true
   sleep 0.3
 }

@@ -1,23 +1,30 @@
-// Starts the workers, then waits for signals: SIGHUP re-reads the secrets, SIGINT/SIGTERM stop.
+// Starts the workers and the metrics endpoint, then waits for signals: SIGHUP reloads the
+// configuration and secrets, SIGTERM drains (a second one stops at once), SIGINT stops.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "app.hpp"
 #include "hush/auth/authenticator.hpp"
 #include "hush/base/log.hpp"
+#include "hush/metrics/exposition.hpp"
+#include "hush/metrics/http_server.hpp"
 #include "hush/net/host_addresses.hpp"
 #include "hush/net/worker.hpp"
 
 namespace hush::app {
 namespace {
+
+constexpr auto kStatsTimeout = std::chrono::milliseconds(1000);
 
 policy::PeerPolicyConfig peer_policy_config(const config::Config& c) {
   policy::PeerPolicyConfig p;
@@ -29,6 +36,10 @@ policy::PeerPolicyConfig peer_policy_config(const config::Config& c) {
   for (const auto& ep : c.listen) {
     p.host_addresses.push_back(ep.ip);
     p.service_ports.push_back(ep.port);
+  }
+  if (c.metrics) {
+    p.host_addresses.push_back(c.metrics->ip);
+    p.service_ports.push_back(c.metrics->port);
   }
   p.relay_port_min = c.relay_port_min;
   p.relay_port_max = c.relay_port_max;
@@ -43,14 +54,51 @@ std::shared_ptr<const turn::Snapshot> make_snapshot(const config::Config& c, aut
       policy::PeerPolicy(peer_policy_config(c), &live)});
 }
 
+turn::QuotaLimits quota_limits(const config::Config& c) {
+  return turn::QuotaLimits{c.max_allocations, c.user_quota, c.source_quota};
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
+// Everything run() shares with the metrics thread.
+struct State {
+  std::vector<std::unique_ptr<net::Worker>> workers;
+  turn::Quotas quotas;
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> reloads{0};
+  std::atomic<std::uint64_t> reload_failures{0};
+  std::atomic<std::size_t> max_allocations{0};
+
+  std::string metrics_text() {
+    metrics::RelaySample s;
+    s.version = kVersion;
+    s.draining = draining.load();
+    s.max_allocations = static_cast<double>(max_allocations.load());
+    s.reloads = static_cast<double>(reloads.load());
+    s.reload_failures = static_cast<double>(reload_failures.load());
+    for (auto& w : workers) {
+      auto st = w->stats(kStatsTimeout);
+      metrics::WorkerSample ws;
+      if (st) ws = metrics::WorkerSample{st->counters, st->gauges, st->cpu_seconds};
+      s.workers.push_back(ws);
+    }
+    return metrics::serialize(metrics::families(s));
+  }
+  bool alive() {
+    for (auto& w : workers)
+      if (!w->stats(kStatsTimeout)) return false;
+    return true;
+  }
+  bool ready() { return !draining.load() && !quotas.full(); }
+};
+
 }  // namespace
 
-int run(const config::Config& c) {
+int run(const config::Config& initial, int argc, const char* const* argv) {
+  config::Config c = initial;
   log::set_level(c.log_level);
   // Every allocation holds a socket: use all the descriptors the hard limit allows.
   rlimit files{};
@@ -71,7 +119,7 @@ int run(const config::Config& c) {
     secrets = std::move(*loaded);
   }
 
-  // Signals are handled by this thread alone: block them before workers start.
+  // Signals are handled by this thread alone: block them before other threads start.
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
@@ -80,8 +128,10 @@ int run(const config::Config& c) {
 
   auto live = std::make_unique<policy::RelayPortRegistry>();
   auto in_use = std::make_unique<policy::RelayPortRegistry>();
-  turn::UserQuota quota(c.user_quota);
   turn::ReservationTable reservations;
+  State state;
+  state.quotas.set_limits(quota_limits(c));
+  state.max_allocations = c.max_allocations;
   auto nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(c.nonce_lifetime));
   auto snapshot = make_snapshot(c, secrets, nonces, *live);
 
@@ -90,24 +140,36 @@ int run(const config::Config& c) {
     std::cerr << "hush-relay: --listen: the wildcard address matches no address of this host\n";
     return 2;
   }
-  std::vector<std::unique_ptr<net::Worker>> workers;
   for (unsigned i = 0; i < c.threads; ++i) {
     net::WorkerConfig wc;
     wc.listen = listen;
     wc.relay = net::RelayPortsConfig{c.relay_v4, c.relay_v6, c.relay_port_min, c.relay_port_max, i, c.threads};
     wc.server = c.server;
     try {
-      workers.push_back(std::make_unique<net::Worker>(wc, snapshot, net::Worker::Shared{*live, *in_use, quota, reservations}));
+      state.workers.push_back(std::make_unique<net::Worker>(
+          wc, snapshot, net::Worker::Shared{*live, *in_use, state.quotas, reservations}));
     } catch (const std::exception& e) {
       std::cerr << "hush-relay: --listen: " << e.what() << "\n";
       return 2;
     }
   }
+  std::unique_ptr<metrics::HttpServer> http;
+  if (c.metrics) {
+    auto opened = metrics::HttpServer::open(
+        *c.metrics, metrics::Endpoints{[&state] { return state.metrics_text(); }, [&state] { return state.alive(); },
+                                       [&state] { return state.ready(); }});
+    if (!opened) {
+      std::cerr << "hush-relay: --metrics: " << opened.error() << "\n";
+      return 2;
+    }
+    http = std::move(*opened);
+  }
   std::vector<std::thread> threads;
-  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+  for (auto& w : state.workers) threads.emplace_back([&w] { w->run(); });
+  if (http) http->start();
 
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
-            " UDP listen addresses");
+            " UDP listen addresses" + (http ? ", metrics on" : ""));
   if (generated) {
     // The safe default run: a secret that lives only in this process, and a credential for it.
     auto cred = auth::mint_credential(secrets, unix_now(), 3600);
@@ -118,30 +180,95 @@ int run(const config::Config& c) {
     std::cout << std::flush;
   }
 
+  // SIGHUP: the command line again, which re-reads --config and --secret-file. All or nothing:
+  // a bad file keeps the running configuration.
+  auto reload = [&] {
+    std::ostringstream errors;
+    auto parsed = config::parse(argc, argv, errors);
+    if (parsed.command != config::Command::run) {
+      std::string why = errors.str();
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      log::error("SIGHUP: configuration rejected, the running one is kept: " + why);
+      ++state.reload_failures;
+      return;
+    }
+    config::Config next = std::move(parsed.config);
+    auth::SecretSet next_secrets = secrets;
+    if (!generated) {
+      auto loaded = auth::SecretSet::load_file(next.secret_file);
+      if (!loaded) {
+        log::error("SIGHUP: --secret-file: " + loaded.error() + "; the running configuration is kept");
+        ++state.reload_failures;
+        return;
+      }
+      next_secrets = std::move(*loaded);
+    }
+    for (const auto& option : config::restart_only_changes(c, next))
+      log::warn("SIGHUP: " + option + " changed; it takes effect on restart, the running value is kept");
+    // What only a restart changes stays as it is.
+    next.listen = c.listen;
+    next.relay_v4 = c.relay_v4;
+    next.relay_v6 = c.relay_v6;
+    next.external_v4 = c.external_v4;
+    next.external_v6 = c.external_v6;
+    next.relay_port_min = c.relay_port_min;
+    next.relay_port_max = c.relay_port_max;
+    next.threads = c.threads;
+    next.metrics = c.metrics;
+    if (generated) next.secret_file.clear();
+    if (next.nonce_lifetime != c.nonce_lifetime)
+      nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(next.nonce_lifetime));
+    auto next_snapshot = make_snapshot(next, next_secrets, nonces, *live);
+    state.quotas.set_limits(quota_limits(next));
+    state.max_allocations = next.max_allocations;
+    for (auto& w : state.workers) w->reconfigure(next_snapshot, next.server);
+    log::set_level(next.log_level);
+    secrets = std::move(next_secrets);
+    c = std::move(next);
+    ++state.reloads;
+    log::info("SIGHUP: configuration and secrets reloaded");
+  };
+
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point drain_deadline{};
   for (;;) {
     int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    if (state.draining) {
+      const auto allocations = state.quotas.total();
+      if (allocations == 0) {
+        log::info("drained: no allocations left");
+        break;
+      }
+      if (Clock::now() >= drain_deadline) {
+        log::info("drain timeout: stopping with " + std::to_string(allocations) + " allocations");
+        break;
+      }
+      timespec wait{0, 200'000'000};
+      siginfo_t info{};
+      sig = ::sigtimedwait(&signals, &info, &wait);
+      if (sig < 0) continue;
+    } else if (sigwait(&signals, &sig) != 0) {
+      continue;
+    }
     if (sig == SIGHUP) {
-      if (generated) {
-        log::info("SIGHUP: no --secret-file to re-read");
-        continue;
-      }
-      auto loaded = auth::SecretSet::load_file(c.secret_file);
-      if (!loaded) {
-        log::error("SIGHUP: keeping the old secrets: " + loaded.error());
-        continue;
-      }
-      auto next = make_snapshot(c, std::move(*loaded), nonces, *live);
-      for (auto& w : workers) w->replace_snapshot(next);
-      log::info("SIGHUP: secrets reloaded");
+      reload();
+      continue;
+    }
+    if (sig == SIGTERM && !state.draining) {
+      state.draining = true;
+      drain_deadline = Clock::now() + std::chrono::seconds(c.drain_timeout);
+      for (auto& w : state.workers) w->set_draining(true);
+      log::info("SIGTERM: draining, no new allocations; existing ones relay until they end or --drain-timeout (" +
+                std::to_string(c.drain_timeout) + " s); SIGTERM again stops now");
       continue;
     }
     log::info("stopping");
     break;
   }
-  for (auto& w : workers) w->stop();
+  http.reset();
+  for (auto& w : state.workers) w->stop();
   for (auto& t : threads) t.join();
-  workers.clear();
+  state.workers.clear();
   for (const auto& s : reservations.drain()) ::close(static_cast<int>(s.handle));
   return 0;
 }

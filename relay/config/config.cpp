@@ -57,6 +57,11 @@ struct Raw {
   std::string nonce_lifetime = "600";
   std::string max_allocations = "100000";
   std::string user_quota = "100";
+  std::string source_quota = "1000";
+  std::string metrics;
+  std::vector<std::string> alternate_server;
+  std::string drain_timeout = "600";
+  std::string bandwidth_cap = "0";
   std::string max_permissions = "64";
   std::string max_channels = "64";
   std::string unauth_rate = "100";
@@ -85,6 +90,19 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--nonce-lifetime", r.nonce_lifetime, "Seconds before a NONCE goes stale (438)")->capture_default_str();
   app.add_option("--max-allocations", r.max_allocations, "Allocations in total, over all workers")->capture_default_str();
   app.add_option("--user-quota", r.user_quota, "Allocations per username (0: unlimited)")->capture_default_str();
+  app.add_option("--source-quota", r.source_quota, "Allocations per client IP address (0: unlimited)")
+      ->capture_default_str();
+  app.add_option("--bandwidth-cap", r.bandwidth_cap,
+                 "Bytes per second each allocation may relay in each direction (0: no cap)")
+      ->capture_default_str();
+  app.add_option("--alternate-server", r.alternate_server,
+                 "IP:PORT of another relay: Allocates get 300 ALTERNATE-SERVER to it while this one is "
+                 "draining or full (repeatable, one per family)");
+  app.add_option("--drain-timeout", r.drain_timeout,
+                 "Seconds SIGTERM waits for allocations to end before exiting")
+      ->capture_default_str();
+  app.add_option("--metrics", r.metrics,
+                 "IP:PORT to serve Prometheus /metrics, /healthz and /readyz on (default: off)");
   app.add_option("--max-permissions", r.max_permissions, "Permissions per allocation")->capture_default_str();
   app.add_option("--max-channels", r.max_channels, "Channel bindings per allocation")->capture_default_str();
   app.add_option("--unauth-rate", r.unauth_rate,
@@ -149,6 +167,24 @@ Config validate(const Raw& r, const std::string& config_file) {
   c.nonce_lifetime = number<std::int64_t>("--nonce-lifetime", r.nonce_lifetime, 30, 86400);
   c.max_allocations = number<std::size_t>("--max-allocations", r.max_allocations, 1, 10000000);
   c.user_quota = number<std::size_t>("--user-quota", r.user_quota, 0, 10000000);
+  c.source_quota = number<std::size_t>("--source-quota", r.source_quota, 0, 10000000);
+  c.server.bandwidth_cap = number<std::uint64_t>("--bandwidth-cap", r.bandwidth_cap, 0, 1'000'000'000);
+  if (c.server.bandwidth_cap != 0 && c.server.bandwidth_cap < 1000)
+    throw Invalid{"--bandwidth-cap", "below 1000 bytes per second no call fits; use 0 for no cap"};
+  for (const auto& a : r.alternate_server) {
+    auto ep = Endpoint::parse(a);
+    if (!ep || ep->port == 0 || ep->ip.is_unspecified())
+      throw Invalid{"--alternate-server", "expected IP:PORT or [IPv6]:PORT, got '" + a + "'"};
+    for (const auto& other : c.server.alternate_servers)
+      if (other.ip.is_v4() == ep->ip.is_v4()) throw Invalid{"--alternate-server", "at most one per family"};
+    c.server.alternate_servers.push_back(*ep);
+  }
+  c.drain_timeout = number<std::int64_t>("--drain-timeout", r.drain_timeout, 0, 86400);
+  if (!r.metrics.empty()) {
+    auto ep = Endpoint::parse(r.metrics);
+    if (!ep || ep->port == 0) throw Invalid{"--metrics", "expected IP:PORT or [IPv6]:PORT, got '" + r.metrics + "'"};
+    c.metrics = *ep;
+  }
   c.server.max_permissions = number<std::size_t>("--max-permissions", r.max_permissions, 1, 1024);
   c.server.max_channels = number<std::size_t>("--max-channels", r.max_channels, 1, 4096);
   c.server.unauth_rate = number<unsigned>("--unauth-rate", r.unauth_rate, 0, 1000000);
@@ -159,7 +195,6 @@ Config validate(const Raw& r, const std::string& config_file) {
   c.server.external_ip_v6 = c.external_v6;
   c.server.relay_v4 = c.relay_v4.has_value();
   c.server.relay_v6 = c.relay_v6.has_value();
-  c.server.max_allocations = std::max<std::size_t>(1, c.max_allocations / c.threads);
   return c;
 }
 
@@ -174,7 +209,21 @@ std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen) {
   return out;
 }
 
-Parsed parse(int argc, const char* const* argv) {
+std::vector<std::string> restart_only_changes(const Config& a, const Config& b) {
+  std::vector<std::string> changed;
+  if (a.listen != b.listen) changed.push_back("--listen");
+  if (a.relay_v4 != b.relay_v4 || a.relay_v6 != b.relay_v6) changed.push_back("--relay-ip");
+  if (a.external_v4 != b.external_v4 || a.external_v6 != b.external_v6) changed.push_back("--external-ip");
+  if (a.relay_port_min != b.relay_port_min || a.relay_port_max != b.relay_port_max) changed.push_back("--relay-ports");
+  if (a.threads != b.threads) changed.push_back("--threads");
+  if (a.metrics != b.metrics) changed.push_back("--metrics");
+  if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
+  return changed;
+}
+
+Parsed parse(int argc, const char* const* argv) { return parse(argc, argv, std::cerr); }
+
+Parsed parse(int argc, const char* const* argv, std::ostream& errors) {
   Parsed result;
   CLI::App app{"hush-relay: a TURN/STUN media relay built for privacy", "hush-relay"};
   app.set_version_flag("--version", "hush-relay 0.1.0");
@@ -204,7 +253,7 @@ Parsed parse(int argc, const char* const* argv) {
     app.exit(e);
     return result;
   } catch (const CLI::ParseError& e) {
-    std::cerr << "hush-relay: " << e.what() << "\n";
+    errors << "hush-relay: " << e.what() << "\n";
     result.exit_code = 2;
     return result;
   }
@@ -220,7 +269,7 @@ Parsed parse(int argc, const char* const* argv) {
       result.command = Command::run;
     }
   } catch (const Invalid& e) {
-    std::cerr << "hush-relay: " << e.option << ": " << e.message << "\n";
+    errors << "hush-relay: " << e.option << ": " << e.message << "\n";
     result.command = Command::exit;
     result.exit_code = 2;
   }

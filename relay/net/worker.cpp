@@ -1,6 +1,7 @@
 #include "hush/net/worker.hpp"
 
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -89,17 +90,31 @@ void Worker::replace_snapshot(std::shared_ptr<const turn::Snapshot> s) {
   asio::post(io_, [this, s = std::move(s)]() mutable { server_->set_snapshot(std::move(s)); });
 }
 
-turn::Counters Worker::counters() {
-  std::promise<turn::Counters> p;
-  auto f = p.get_future();
-  asio::post(io_, [this, &p] { p.set_value(server_->counters()); });
-  return f.get();
+void Worker::reconfigure(std::shared_ptr<const turn::Snapshot> s, const turn::ServerOptions& options) {
+  asio::post(io_, [this, s = std::move(s), options]() mutable {
+    server_->set_snapshot(std::move(s));
+    server_->set_options(options);
+  });
 }
 
-std::size_t Worker::allocations() {
-  std::promise<std::size_t> p;
-  auto f = p.get_future();
-  asio::post(io_, [this, &p] { p.set_value(server_->allocation_count()); });
+void Worker::set_draining(bool on) {
+  asio::post(io_, [this, on] { server_->set_draining(on); });
+}
+
+std::optional<Worker::Stats> Worker::stats(std::chrono::milliseconds timeout) {
+  // Shared with the handler: if the wait times out, the handler may still run later.
+  auto p = std::make_shared<std::promise<Stats>>();
+  auto f = p->get_future();
+  asio::post(io_, [this, p] {
+    Stats st;
+    st.counters = server_->counters();
+    st.gauges = server_->gauges(std::chrono::steady_clock::now());
+    timespec cpu{};
+    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+      st.cpu_seconds = static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9;
+    p->set_value(std::move(st));
+  });
+  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
   return f.get();
 }
 

@@ -53,6 +53,16 @@ MessageBuilder& MessageBuilder::add_xor_address(std::uint16_t type, const Endpoi
   return *this;
 }
 
+MessageBuilder& MessageBuilder::add_address(std::uint16_t type, const Endpoint& ep) {
+  if (std::byte* p = reserve(type, 4 + ep.ip.size())) {
+    p[0] = std::byte{0};
+    p[1] = std::byte{ep.ip.is_v4() ? kFamilyIpv4 : kFamilyIpv6};
+    store_u16(p + 2, ep.port);
+    std::memcpy(p + 4, ep.ip.data(), ep.ip.size());
+  }
+  return *this;
+}
+
 MessageBuilder& MessageBuilder::add_error(int code, std::string_view reason) {
   if (std::byte* p = reserve(attr::error_code, 4 + reason.size())) {
     p[0] = p[1] = std::byte{0};

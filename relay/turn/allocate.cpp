@@ -45,6 +45,22 @@ std::optional<std::pair<RelaySocket, std::optional<RelaySocket>>> Server::open_r
   return std::make_pair(*s, std::optional<RelaySocket>{});
 }
 
+const Endpoint* Server::alternate_for(const Endpoint& client) const {
+  for (const auto& ep : options_.alternate_servers)
+    if (ep.ip.is_v4() == client.ip.is_v4()) return &ep;
+  return nullptr;
+}
+
+void Server::refuse_allocate(const Request& r, Refusal why, int code, Outbox& out) {
+  counters_.refuse(why);
+  const Endpoint* alternate = alternate_for(r.tuple.client);
+  if (alternate == nullptr) return reply_error(r, code, nullptr, out);
+  // RFC 8489 §10: 300 with ALTERNATE-SERVER, integrity-protected like the request. Not
+  // cached: a retransmission is asked again and may find room by then.
+  ++counters_.allocations_redirected;
+  reply_error(r, error::try_alternate, nullptr, out, {}, alternate);
+}
+
 void Server::handle_allocate(const Request& r, Outbox& out) {
   const auto& m = r.msg;
   if (find(r.tuple) != nullptr) return reply_error(r, error::allocation_mismatch, nullptr, out);
@@ -83,10 +99,19 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   const bool primary_enabled = primary == Family::v4 ? options_.relay_v4 : options_.relay_v6;
   if (!token && !primary_enabled) return reply_error(r, error::address_family_not_supported, nullptr, out);
 
-  if (allocations_.size() >= options_.max_allocations)
-    return reply_error(r, error::allocation_quota_reached, nullptr, out);
-  if (quota_ != nullptr && !quota_->acquire(r.creds.username))
-    return reply_error(r, error::allocation_quota_reached, nullptr, out);
+  if (draining_) return refuse_allocate(r, Refusal::draining, error::insufficient_capacity, out);
+  if (quota_ != nullptr) {
+    switch (quota_->acquire(r.creds.username, r.tuple.client.ip)) {
+      case QuotaResult::ok: break;
+      case QuotaResult::over_total: return refuse_allocate(r, Refusal::over_total, error::insufficient_capacity, out);
+      case QuotaResult::over_user:
+        counters_.refuse(Refusal::over_user);
+        return reply_error(r, error::allocation_quota_reached, nullptr, out);
+      case QuotaResult::over_source:
+        counters_.refuse(Refusal::over_source);
+        return reply_error(r, error::allocation_quota_reached, nullptr, out);
+    }
+  }
 
   std::optional<RelaySocket> first;
   std::optional<RelaySocket> second;
@@ -104,8 +129,8 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
     reserved_next = opened->second;
   }
   if (!first) {
-    if (quota_ != nullptr) quota_->release(r.creds.username);
-    return reply_error(r, error::insufficient_capacity, nullptr, out);
+    if (quota_ != nullptr) quota_->release(r.creds.username, r.tuple.client.ip);
+    return refuse_allocate(r, Refusal::no_port, error::insufficient_capacity, out);
   }
   if (dual) {
     if (!options_.relay_v6) second_error = error::address_family_not_supported;
@@ -130,6 +155,7 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   a.id = next_id_++;
   a.client = r.tuple;
   a.username = r.creds.username;
+  a.created = r.now.mono;
   a.expires = r.now.mono + lifetime;
   for (const auto& s : {first, second}) {
     if (!s) continue;
@@ -166,7 +192,7 @@ void Server::handle_refresh(const Request& r, Allocation& a, Outbox& out) {
     // Deleted now; a retransmission will get 437, which §7.3 tells clients to accept.
     reply_authenticated(r, nullptr, out, [](stun::MessageBuilder& b) { b.add_u32(attr::lifetime, 0); });
     ++counters_.allocations_deleted;
-    return remove(a);
+    return retire(a, r.now);
   }
   const Seconds lifetime =
       requested ? std::min(Seconds{*requested}, options_.max_lifetime) : options_.default_lifetime;

@@ -20,7 +20,7 @@ bool known_indication_attribute(std::uint16_t type) {
 void Server::handle_channel_data(const Now& now, const FiveTuple& t, Bytes d, Outbox& out) {
   auto it = allocations_.find(t);
   if (it == allocations_.end()) return counters_.drop(Drop::no_allocation);
-  const Allocation& a = *it->second;
+  Allocation& a = *it->second;
   auto cd = stun::parse_channel_data(d);
   if (!cd) return counters_.drop(Drop::malformed);
   const ChannelBinding* ch = a.channels.by_number(cd->channel, now.mono);
@@ -29,6 +29,7 @@ void Server::handle_channel_data(const Now& now, const FiveTuple& t, Bytes d, Ou
   if (ch->host_peer && !peer_allowed(ch->peer)) return counters_.drop(Drop::peer_denied);
   const RelaySocket* relay = a.relay_for(ch->peer.ip.family());
   if (relay == nullptr) return counters_.drop(Drop::no_permission);
+  if (!within_cap(a.to_peer_budget, cd->payload.size(), now)) return counters_.drop(Drop::bandwidth);
   if (!out.send(Transmit{Transmit::Via::relay, relay->handle, ch->peer, cd->payload.data(),
                          static_cast<std::uint32_t>(cd->payload.size())}))
     return counters_.drop(Drop::outbox_full);
@@ -39,7 +40,7 @@ void Server::handle_channel_data(const Now& now, const FiveTuple& t, Bytes d, Ou
 void Server::handle_send(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out) {
   auto it = allocations_.find(t);
   if (it == allocations_.end()) return counters_.drop(Drop::no_allocation);
-  const Allocation& a = *it->second;
+  Allocation& a = *it->second;
   std::uint16_t unknown[1];
   if (m.unknown_required(known_indication_attribute, unknown, 1) != 0)
     return counters_.drop(Drop::unknown_indication);
@@ -53,6 +54,7 @@ void Server::handle_send(const Now& now, const FiveTuple& t, const stun::Message
   if (p->host_peer && !peer_allowed(*peer)) return counters_.drop(Drop::peer_denied);
   const RelaySocket* relay = a.relay_for(peer->ip.family());
   if (relay == nullptr) return counters_.drop(Drop::no_permission);
+  if (!within_cap(a.to_peer_budget, data->size(), now)) return counters_.drop(Drop::bandwidth);
   if (!out.send(Transmit{Transmit::Via::relay, relay->handle, *peer, data->data(),
                          static_cast<std::uint32_t>(data->size())}))
     return counters_.drop(Drop::outbox_full);
@@ -64,9 +66,10 @@ void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoi
                               std::size_t size, Outbox& out) {
   auto it = by_relay_.find(handle);
   if (it == by_relay_.end()) return counters_.drop(Drop::no_allocation);
-  const Allocation& a = *it->second;
+  Allocation& a = *it->second;
   if (!a.permissions.contains(from.ip, now.mono)) return counters_.drop(Drop::no_permission);
   if (size > 0xFFFF - 64) return counters_.drop(Drop::malformed);
+  if (!within_cap(a.to_client_budget, size, now)) return counters_.drop(Drop::bandwidth);
 
   std::byte* start;
   std::size_t total;

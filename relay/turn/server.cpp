@@ -28,7 +28,7 @@ bool known_request_attribute(std::uint16_t type) {
 }
 
 Server::Server(ServerOptions options, std::shared_ptr<const Snapshot> snapshot, RelayPortAllocator& ports,
-               policy::RelayPortRegistry* live_ports, UserQuota* quota, ReservationTable* reservations)
+               policy::RelayPortRegistry* live_ports, Quotas* quota, ReservationTable* reservations)
     : options_(std::move(options)),
       snapshot_(std::move(snapshot)),
       ports_(ports),
@@ -41,6 +41,31 @@ Server::Server(ServerOptions options, std::shared_ptr<const Snapshot> snapshot, 
 }
 
 Server::~Server() { clear(); }
+
+void Server::set_options(const ServerOptions& o) {
+  const ServerOptions fixed = options_;
+  const bool rate_changed = o.unauth_rate != options_.unauth_rate || o.unauth_burst != options_.unauth_burst;
+  options_ = o;
+  options_.relay_v4 = fixed.relay_v4;
+  options_.relay_v6 = fixed.relay_v6;
+  options_.external_ip_v4 = fixed.external_ip_v4;
+  options_.external_ip_v6 = fixed.external_ip_v6;
+  if (rate_changed) unauth_limiter_ = policy::PrefixRateLimiter(options_.unauth_rate, options_.unauth_burst);
+}
+
+Gauges Server::gauges(TimePoint now) const {
+  Gauges g;
+  g.allocations = allocations_.size();
+  for (const auto& [tuple, a] : allocations_) {
+    if (a->relay_v4) ++g.relayed_addresses[0];
+    if (a->relay_v6) ++g.relayed_addresses[1];
+    for (const auto& p : a->permissions.items())
+      if (p.expires > now) ++g.permissions[p.peer.is_v4() ? 0 : 1];
+    for (const auto& c : a->channels.items())
+      if (c.expires > now) ++g.channels[c.peer.ip.is_v4() ? 0 : 1];
+  }
+  return g;
+}
 
 const Allocation* Server::find(const FiveTuple& t) const {
   auto it = allocations_.find(t);
@@ -172,10 +197,11 @@ void Server::reply_unauthenticated(const Request& r, int code, Outbox& out, bool
 }
 
 void Server::reply_error(const Request& r, int code, Allocation* cache_in, Outbox& out,
-                         std::span<const std::uint16_t> unknown) {
+                         std::span<const std::uint16_t> unknown, const Endpoint* alternate) {
   stun::MessageBuilder b(out.scratch(), r.msg.method(), Class::error, r.msg.transaction_id_ptr());
   b.add_error(code);
   if (!unknown.empty()) b.add_unknown_attributes(unknown);
+  if (alternate != nullptr) b.add_address(attr::alternate_server, *alternate);
   if (!options_.software.empty()) b.add_text(attr::software, options_.software);
   if (r.creds.sha1 || !r.creds.sha256) b.add_integrity(r.creds.key_bytes());
   if (r.creds.sha256) b.add_integrity_sha256(r.creds.key_bytes());
@@ -217,7 +243,7 @@ void Server::on_timer(const Now& now) {
     if (when != a.scheduled) continue;  // superseded by an earlier deadline
     if (a.expires <= now.mono) {
       ++counters_.allocations_expired;
-      remove(a);
+      retire(a, now);
       continue;
     }
     a.permissions.purge(now.mono);
@@ -228,8 +254,13 @@ void Server::on_timer(const Now& now) {
   reservations_->expire(now.mono, [&](const RelaySocket& s) { ports_.discard(s); });
 }
 
+void Server::retire(Allocation& a, const Now& now) {
+  counters_.observe_lifetime(std::chrono::duration<double>(now.mono - a.created).count());
+  remove(a);
+}
+
 void Server::remove(Allocation& a) {
-  if (quota_ != nullptr) quota_->release(a.username);
+  if (quota_ != nullptr) quota_->release(a.username, a.client.client.ip);
   for (const auto* s : {a.relay_for(Family::v4), a.relay_for(Family::v6)}) {
     if (s == nullptr) continue;
     if (live_ports_ != nullptr) live_ports_->set_live(s->local.ip.family(), s->local.port, false);

@@ -87,5 +87,5 @@ TEST(CommandLine, DefaultRunPrintsACredentialThatWorks) {
   EXPECT_NE(out.find("turn:127.0.0.1:" + std::to_string(port) + "?transport=udp"), std::string::npos);
   TurnClient client(*Endpoint::parse("127.0.0.1:" + std::to_string(port)), m[1], m[2]);
   EXPECT_TRUE(client.allocate()) << client.last_error();
-  EXPECT_EQ(p.stop(), 0);  // SIGTERM: clean exit
+  EXPECT_EQ(p.stop(), 0);  // SIGINT: stops at once, exit 0
 }

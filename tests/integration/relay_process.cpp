@@ -44,7 +44,7 @@ Process::Process(const std::string& program, const std::vector<std::string>& arg
 
 Process::~Process() {
   if (pid_ > 0 && running()) {
-    ::kill(pid_, SIGTERM);
+    ::kill(pid_, SIGINT);
     for (int i = 0; i < 50 && running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (running()) {
       ::kill(pid_, SIGKILL);
@@ -65,20 +65,27 @@ bool Process::running() {
   return true;
 }
 
-int Process::stop() {
+int Process::stop(int sig) {
   if (running()) {
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    for (int i = 0; i < 250; ++i) {
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        return status_;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    ::kill(pid_, sig);
+    if (auto st = wait_exit(std::chrono::seconds(5))) return *st;
     ::kill(pid_, SIGKILL);
+    int st = 0;
     ::waitpid(pid_, &st, 0);
     status_ = 128 + SIGKILL;
+  }
+  return status_;
+}
+
+void Process::signal(int sig) {
+  if (running()) ::kill(pid_, sig);
+}
+
+std::optional<int> Process::wait_exit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return status_;
 }

@@ -2,6 +2,7 @@
 // client over real sockets.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -14,7 +15,8 @@
 
 namespace hush::test {
 
-// A child process; killed (SIGTERM, then SIGKILL) when destroyed.
+// A child process; stopped (SIGINT, then SIGKILL) when destroyed. hush-relay stops at once on
+// SIGINT; SIGTERM would drain first.
 class Process {
  public:
   Process(const std::string& program, const std::vector<std::string>& args);
@@ -23,7 +25,10 @@ class Process {
   Process& operator=(const Process&) = delete;
   pid_t pid() const { return pid_; }
   bool running();
-  int stop();  // SIGTERM and wait; returns the exit status
+  int stop(int sig = SIGINT);  // signal, wait up to 5 s (then SIGKILL); returns the exit status
+  void signal(int sig);
+  // Waits up to `timeout` for the process to exit; its status, or nullopt if still running.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   std::string output() const;  // stdout and stderr so far
   long rss_kib() const;
 

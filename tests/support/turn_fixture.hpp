@@ -68,7 +68,8 @@ class TurnFixture : public ::testing::Test {
   std::shared_ptr<const auth::NonceIssuer> nonces =
       std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(600));
   turn::ServerOptions options;
-  std::unique_ptr<turn::UserQuota> quota;
+  turn::QuotaLimits limits;  // start() adds its user_quota argument
+  std::unique_ptr<turn::Quotas> quota;
   std::unique_ptr<turn::Server> server;
   turn::Outbox out{256, 256 * 1024};
   turn::Now now{turn::TimePoint{} + std::chrono::hours(1), 1'700'000'000};
@@ -84,7 +85,9 @@ class TurnFixture : public ::testing::Test {
     pc.relay_port_min = 49152;
     auto snap = std::make_shared<const turn::Snapshot>(turn::Snapshot{
         auth::Authenticator(realm, auth::SecretSet({secret}), nonces), policy::PeerPolicy(pc, &live)});
-    quota = std::make_unique<turn::UserQuota>(user_quota);
+    turn::QuotaLimits l = limits;
+    if (user_quota != 0) l.per_user = user_quota;
+    quota = std::make_unique<turn::Quotas>(l);
     server = std::make_unique<turn::Server>(options, snap, ports, &live, quota.get());
   }
   void SetUp() override { start(); }

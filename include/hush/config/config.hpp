@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,16 @@ struct Config {
   std::int64_t nonce_lifetime = 600;
   std::size_t max_allocations = 100000;
   std::size_t user_quota = 100;
-  turn::ServerOptions server;  // lifetimes, per-allocation limits, rate limit, software
+  std::size_t source_quota = 1000;
+  std::optional<Endpoint> metrics;  // --metrics: /metrics, /healthz, /readyz
+  std::int64_t drain_timeout = 600;
+  turn::ServerOptions server;  // lifetimes, per-allocation limits, rate limit, alternates, software
   std::string config_file;
 };
+
+// Options that take effect only at start; a reload that changes one keeps the running value
+// and says so.
+std::vector<std::string> restart_only_changes(const Config& running, const Config& next);
 
 struct CredentialRequest {
   std::string secret_file;
@@ -51,8 +59,9 @@ struct Parsed {
   CredentialRequest credential;
 };
 
-// Parses argv. On a bad option prints one line naming it to stderr and returns exit code 2.
-Parsed parse(int argc, const char* const* argv);
+// Parses argv. On a bad option prints one line naming it to `errors` and returns exit code 2.
+Parsed parse(int argc, const char* const* argv, std::ostream& errors);
+Parsed parse(int argc, const char* const* argv);  // errors to stderr
 
 // The turn: URIs for the listen addresses.
 std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen);

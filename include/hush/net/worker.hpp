@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -34,7 +36,7 @@ class Worker {
   struct Shared {
     policy::RelayPortRegistry& live_ports;
     policy::RelayPortRegistry& ports_in_use;
-    turn::UserQuota& quota;
+    turn::Quotas& quota;
     turn::ReservationTable& reservations;
   };
   Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared);
@@ -45,10 +47,18 @@ class Worker {
   void run();                 // on the worker's thread, until stop()
   void stop();                // from any thread
   void replace_snapshot(std::shared_ptr<const turn::Snapshot> s);  // from any thread
+  // A reload, from any thread: the worker switches to both between two batches.
+  void reconfigure(std::shared_ptr<const turn::Snapshot> s, const turn::ServerOptions& options);
+  void set_draining(bool on);  // from any thread
 
-  // Counters, copied on the worker's thread (safe from any thread while it runs).
-  turn::Counters counters();
-  std::size_t allocations();
+  // What the worker has done and holds, copied on its own thread. From any thread; empty if
+  // the worker does not answer within `timeout` (stopped, or stuck: not alive).
+  struct Stats {
+    turn::Counters counters;
+    turn::Gauges gauges;
+    double cpu_seconds = 0;  // the worker thread's CPU time: its busy time
+  };
+  std::optional<Stats> stats(std::chrono::milliseconds timeout);
 
  private:
   struct RelaySocketState;

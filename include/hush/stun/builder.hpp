@@ -23,6 +23,7 @@ class MessageBuilder {
   MessageBuilder& add_text(std::uint16_t type, std::string_view text) { return add(type, as_bytes(text)); }
   MessageBuilder& add_u32(std::uint16_t type, std::uint32_t value);
   MessageBuilder& add_xor_address(std::uint16_t type, const Endpoint& ep);
+  MessageBuilder& add_address(std::uint16_t type, const Endpoint& ep);  // plain, e.g. ALTERNATE-SERVER
   MessageBuilder& add_error(int code, std::string_view reason);
   MessageBuilder& add_error(int code);  // with the RFC's reason phrase
   MessageBuilder& add_unknown_attributes(std::span<const std::uint16_t> types);

@@ -1,6 +1,7 @@
 // RFC 8656 §5-7: one allocation, owned by the worker whose listener received its Allocate.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -32,17 +33,40 @@ class ResponseCache {
   std::size_t next_ = 0;
 };
 
+// Bytes per second for one direction of one allocation (--bandwidth-cap). Refilled from the
+// batch's clock when a packet passes; bursts up to one second's worth, at least 128 KiB.
+struct ByteBucket {
+  std::int64_t tokens = -1;  // -1: not started
+  std::int64_t last_ns = 0;
+  bool take(std::size_t bytes, std::uint64_t rate, std::int64_t now_ns) {
+    const std::int64_t burst = std::max<std::int64_t>(static_cast<std::int64_t>(rate), 131072);
+    if (tokens < 0) {
+      tokens = burst;
+    } else if (now_ns > last_ns) {
+      const std::int64_t elapsed = std::min<std::int64_t>(now_ns - last_ns, 1'000'000'000);
+      tokens = std::min(burst, tokens + static_cast<std::int64_t>(rate) * elapsed / 1'000'000'000);
+    }
+    last_ns = now_ns;
+    if (tokens < static_cast<std::int64_t>(bytes)) return false;
+    tokens -= static_cast<std::int64_t>(bytes);
+    return true;
+  }
+};
+
 struct Allocation {
   std::uint64_t id = 0;
   FiveTuple client;
   std::string username;
   std::optional<RelaySocket> relay_v4;
   std::optional<RelaySocket> relay_v6;
+  TimePoint created;
   TimePoint expires;
   TimePoint scheduled;  // the deadline the expiry queue holds for this allocation
   PermissionSet permissions;
   ChannelTable channels;
   ResponseCache responses;
+  ByteBucket to_peer_budget;
+  ByteBucket to_client_budget;
 
   const RelaySocket* relay_for(Family f) const {
     const auto& r = f == Family::v4 ? relay_v4 : relay_v6;

@@ -30,6 +30,7 @@ class ChannelTable {
   void purge(TimePoint now);
   TimePoint earliest_expiry(TimePoint otherwise) const;
   std::size_t size() const { return items_.size(); }
+  const std::vector<ChannelBinding>& items() const { return items_; }
 
  private:
   std::vector<ChannelBinding> items_;

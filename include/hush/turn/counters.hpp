@@ -1,4 +1,5 @@
-// Per-worker counters. Plain integers written only by the owning worker; metrics sums them.
+// Per-worker counters. Plain integers written only by the owning worker; metrics copies them
+// on the worker's thread and sums them on scrape.
 #pragma once
 
 #include <array>
@@ -16,26 +17,54 @@ enum class Drop : std::uint8_t {
   amplification,        // unauthenticated answer would exceed 3x the request
   outbox_full,
   unknown_indication,
+  bandwidth,            // over the allocation's --bandwidth-cap
   count_
 };
 
 enum class AuthFail : std::uint8_t { missing, stale_nonce, bad_username, expired, bad_integrity, wrong_user, count_ };
 
+// Why an Allocate was turned away before any port was opened.
+enum class Refusal : std::uint8_t { draining, over_total, over_user, over_source, no_port, count_ };
+
+// Upper bounds, in seconds, of the allocation lifetime histogram (the last bucket is +Inf).
+inline constexpr std::array<double, 8> kLifetimeBounds{10, 60, 300, 600, 1800, 3600, 7200, 86400};
+
 struct Counters {
   std::uint64_t allocations_created = 0;
   std::uint64_t allocations_expired = 0;
   std::uint64_t allocations_deleted = 0;
+  std::uint64_t allocations_redirected = 0;  // 300 ALTERNATE-SERVER
   std::uint64_t to_peer_packets = 0;
   std::uint64_t to_peer_bytes = 0;
   std::uint64_t to_client_packets = 0;
   std::uint64_t to_client_bytes = 0;
+  std::uint64_t padding_bytes = 0;  // added by padding (none until a padding mode exists)
+  std::uint64_t cover_bytes = 0;    // sent as cover traffic (likewise)
   std::uint64_t binding_requests = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(Drop::count_)> drops{};
   std::array<std::uint64_t, static_cast<std::size_t>(AuthFail::count_)> auth_failures{};
+  std::array<std::uint64_t, static_cast<std::size_t>(Refusal::count_)> refusals{};
   std::array<std::uint64_t, 700> error_responses{};  // by code 300-699
+  std::array<std::uint64_t, kLifetimeBounds.size() + 1> lifetime_buckets{};  // not cumulative
+  double lifetime_seconds_sum = 0;
 
   void drop(Drop d) { ++drops[static_cast<std::size_t>(d)]; }
   std::uint64_t dropped(Drop d) const { return drops[static_cast<std::size_t>(d)]; }
+  void refuse(Refusal r) { ++refusals[static_cast<std::size_t>(r)]; }
+  void observe_lifetime(double seconds) {
+    std::size_t i = 0;
+    while (i < kLifetimeBounds.size() && seconds > kLifetimeBounds[i]) ++i;
+    ++lifetime_buckets[i];
+    lifetime_seconds_sum += seconds;
+  }
+};
+
+// What is alive on one worker right now, counted on demand (never per packet).
+struct Gauges {
+  std::uint64_t allocations = 0;
+  std::array<std::uint64_t, 2> relayed_addresses{};  // by family: IPv4, IPv6
+  std::array<std::uint64_t, 2> permissions{};        // by peer family
+  std::array<std::uint64_t, 2> channels{};           // by peer family
 };
 
 }  // namespace hush::turn

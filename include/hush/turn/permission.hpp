@@ -24,6 +24,7 @@ class PermissionSet {
   void purge(TimePoint now);
   TimePoint earliest_expiry(TimePoint otherwise) const;
   std::size_t size() const { return items_.size(); }
+  const std::vector<Permission>& items() const { return items_; }
 
  private:
   std::vector<Permission> items_;

@@ -40,7 +40,6 @@ struct ServerOptions {
   Seconds reservation_lifetime{30};
   std::optional<IpAddress> external_ip_v4;  // reported instead of the bound relay address
   std::optional<IpAddress> external_ip_v6;
-  std::size_t max_allocations = 100000;  // this worker's share
   std::size_t max_permissions = 64;      // per allocation
   std::size_t max_channels = 64;         // per allocation
   bool relay_v4 = true;   // families this relay can allocate (440 otherwise)
@@ -48,6 +47,10 @@ struct ServerOptions {
   double unauth_rate = 100;   // unauthenticated answers per second per source prefix
   double unauth_burst = 200;
   std::string software;       // SOFTWARE attribute; empty (the default) sends none
+  std::uint64_t bandwidth_cap = 0;  // bytes per second per allocation and direction (0: none)
+  // Where Allocates go when this relay is draining or full (300 Try Alternate, RFC 8489
+  // §10); the first of the client's address family is used. Empty: 508 instead.
+  std::vector<Endpoint> alternate_servers;
 };
 
 // The caller guarantees this much writable room before a peer payload, and 4 bytes after it,
@@ -58,13 +61,20 @@ inline constexpr std::size_t kPeerTailroom = 4;
 class Server {
  public:
   Server(ServerOptions options, std::shared_ptr<const Snapshot> snapshot, RelayPortAllocator& ports,
-         policy::RelayPortRegistry* live_ports = nullptr, UserQuota* quota = nullptr,
+         policy::RelayPortRegistry* live_ports = nullptr, Quotas* quota = nullptr,
          ReservationTable* reservations = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   void set_snapshot(std::shared_ptr<const Snapshot> s) { snapshot_ = std::move(s); }
+  // A reload: lifetimes and limits apply to what comes next; existing allocations stay.
+  // The relayed families and external addresses are fixed at start and kept.
+  void set_options(const ServerOptions& o);
+  // Draining: Allocates are turned away (300 to an alternate, else 508); everything else,
+  // Refresh included, goes on as before.
+  void set_draining(bool on) { draining_ = on; }
+  bool draining() const { return draining_; }
 
   // A datagram from a client on listener `listener`.
   void on_client_datagram(const Now& now, std::uint16_t listener, const Endpoint& from, Bytes datagram,
@@ -80,6 +90,7 @@ class Server {
   std::size_t allocation_count() const { return allocations_.size(); }
   const Allocation* find(const FiveTuple& t) const;
   const Counters& counters() const { return counters_; }
+  Gauges gauges(TimePoint now) const;
   const ServerOptions& options() const { return options_; }
 
  private:
@@ -100,10 +111,18 @@ class Server {
   template <class Fill>
   void reply_authenticated(const Request& r, Allocation* cache_in, Outbox& out, Fill fill);
   void reply_error(const Request& r, int code, Allocation* cache_in, Outbox& out,
-                   std::span<const std::uint16_t> unknown = {});
+                   std::span<const std::uint16_t> unknown = {}, const Endpoint* alternate = nullptr);
   void emit(const Request& r, Bytes message, Outbox& out);
   bool fits_amplification_bound(const Request& r, std::size_t response_size);
+  // 300 Try Alternate with ALTERNATE-SERVER when one of the client's family is configured,
+  // else `code`. Counted as `why`.
+  void refuse_allocate(const Request& r, Refusal why, int code, Outbox& out);
+  const Endpoint* alternate_for(const Endpoint& client) const;
+  void retire(Allocation& a, const Now& now);  // observes the lifetime, then removes
 
+  bool within_cap(ByteBucket& b, std::size_t bytes, const Now& now) const {
+    return options_.bandwidth_cap == 0 || b.take(bytes, options_.bandwidth_cap, now.mono_ns());
+  }
   bool peer_allowed(const Endpoint& peer) const { return snapshot_->peers.allows(peer); }
   Endpoint reported(const RelaySocket& s) const;
   void schedule(Allocation& a);
@@ -115,7 +134,8 @@ class Server {
   std::shared_ptr<const Snapshot> snapshot_;
   RelayPortAllocator& ports_;
   policy::RelayPortRegistry* live_ports_;
-  UserQuota* quota_;
+  Quotas* quota_;
+  bool draining_ = false;
   policy::PrefixRateLimiter unauth_limiter_;
 
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>> allocations_;

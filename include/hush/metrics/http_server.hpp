@@ -1,0 +1,40 @@
+// A small HTTP/1.1 server (Boost.Beast) on its own thread for what operators and their
+// orchestrators poll: GET /metrics, /healthz (alive) and /readyz (accepting allocations).
+// Bounded: at most kMaxConnections at a time, 5 s to send a request, 8 KiB of headers, no
+// body; one request per connection. It logs nothing about who asked.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "hush/base/address.hpp"
+#include "hush/base/result.hpp"
+
+namespace hush::metrics {
+
+struct Endpoints {
+  std::function<std::string()> metrics;  // the exposition text
+  std::function<bool()> alive;
+  std::function<bool()> ready;
+};
+
+class HttpServer {
+ public:
+  static constexpr std::size_t kMaxConnections = 32;
+  // Binds now (so a bad address fails at start); serves once start() is called.
+  static Result<std::unique_ptr<HttpServer>, std::string> open(const Endpoint& at, Endpoints endpoints);
+  ~HttpServer();  // stops and joins
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  void start();
+  Endpoint local() const;
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hush::metrics

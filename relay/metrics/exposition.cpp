@@ -1,0 +1,182 @@
+#include "hush/metrics/exposition.hpp"
+
+#include <deque>
+#include <iterator>
+#include <limits>
+#include <sstream>
+
+#include <prometheus/text_serializer.h>
+
+namespace hush::metrics {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+constexpr const char* kDropNames[] = {"malformed",    "no_allocation", "no_permission",
+                                      "unbound_channel", "peer_denied", "rate_limited",
+                                      "amplification", "outbox_full",  "unknown_indication",
+                                      "bandwidth"};
+static_assert(std::size(kDropNames) == static_cast<std::size_t>(turn::Drop::count_));
+constexpr const char* kAuthNames[] = {"missing_attributes", "stale_nonce", "bad_username",
+                                      "expired_credential", "bad_integrity", "wrong_user"};
+static_assert(std::size(kAuthNames) == static_cast<std::size_t>(turn::AuthFail::count_));
+constexpr const char* kRefusalNames[] = {"draining", "over_total", "over_user", "over_source", "no_port"};
+static_assert(std::size(kRefusalNames) == static_cast<std::size_t>(turn::Refusal::count_));
+constexpr const char* kFamilies[] = {"ipv4", "ipv6"};
+
+class Builder {
+ public:
+  MetricFamily& family(std::string name, std::string help, MetricType type) {
+    out_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+    return out_.back();
+  }
+  static void add(MetricFamily& f, double value, Labels labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (f.type == MetricType::Counter) m.counter.value = value;
+    else m.gauge.value = value;
+    f.metric.push_back(std::move(m));
+  }
+  // One sample per label value, summed over workers.
+  template <class Get>
+  void summed(const RelaySample& s, std::string name, std::string help, MetricType type, Get get,
+              Labels labels = {}) {
+    double total = 0;
+    for (const auto& w : s.workers) total += static_cast<double>(get(w));
+    add(family(std::move(name), std::move(help), type), total, std::move(labels));
+  }
+  std::vector<MetricFamily> take() { return {std::make_move_iterator(out_.begin()), std::make_move_iterator(out_.end())}; }
+
+ private:
+  std::deque<MetricFamily> out_;  // family() hands out references: they must stay valid
+};
+
+template <class Get>
+double sum(const RelaySample& s, Get get) {
+  double total = 0;
+  for (const auto& w : s.workers) total += static_cast<double>(get(w));
+  return total;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> families(const RelaySample& s) {
+  Builder b;
+  auto& info = b.family("hush_build_info", "Version of the running relay; always 1", MetricType::Gauge);
+  Builder::add(info, 1, {{"version", s.version}});
+  Builder::add(b.family("hush_draining", "1 while draining (SIGTERM): no new allocations", MetricType::Gauge),
+               s.draining ? 1 : 0);
+  Builder::add(b.family("hush_allocations_limit", "--max-allocations (0: unlimited)", MetricType::Gauge),
+               s.max_allocations);
+  Builder::add(b.family("hush_workers", "Worker threads", MetricType::Gauge), static_cast<double>(s.workers.size()));
+  Builder::add(b.family("hush_config_reloads_total", "Configuration reloads applied (SIGHUP)", MetricType::Counter),
+               s.reloads);
+  Builder::add(b.family("hush_config_reload_failures_total", "Reloads rejected; the old configuration was kept",
+                        MetricType::Counter),
+               s.reload_failures);
+
+  // Active state, by transport and address family.
+  auto& active = b.family("hush_allocations_active", "Allocations alive now", MetricType::Gauge);
+  Builder::add(active, sum(s, [](const WorkerSample& w) { return w.gauges.allocations; }), {{"transport", "udp"}});
+  auto& relayed = b.family("hush_relayed_addresses_active",
+                           "Relayed transport addresses alive now (a dual-stack allocation has two)",
+                           MetricType::Gauge);
+  auto& perms = b.family("hush_permissions_active", "Permissions alive now, by peer address family", MetricType::Gauge);
+  auto& chans = b.family("hush_channels_active", "Channel bindings alive now, by peer address family", MetricType::Gauge);
+  for (std::size_t f = 0; f < 2; ++f) {
+    Builder::add(relayed, sum(s, [f](const WorkerSample& w) { return w.gauges.relayed_addresses[f]; }),
+                 {{"family", kFamilies[f]}, {"transport", "udp"}});
+    Builder::add(perms, sum(s, [f](const WorkerSample& w) { return w.gauges.permissions[f]; }),
+                 {{"family", kFamilies[f]}, {"transport", "udp"}});
+    Builder::add(chans, sum(s, [f](const WorkerSample& w) { return w.gauges.channels[f]; }),
+                 {{"family", kFamilies[f]}, {"transport", "udp"}});
+  }
+
+  // Allocation lifecycle.
+  b.summed(s, "hush_allocations_created_total", "Allocations created", MetricType::Counter,
+           [](const WorkerSample& w) { return w.counters.allocations_created; });
+  b.summed(s, "hush_allocations_expired_total", "Allocations that reached the end of their lifetime",
+           MetricType::Counter, [](const WorkerSample& w) { return w.counters.allocations_expired; });
+  b.summed(s, "hush_allocations_deleted_total", "Allocations deleted by their client (Refresh with lifetime 0)",
+           MetricType::Counter, [](const WorkerSample& w) { return w.counters.allocations_deleted; });
+  b.summed(s, "hush_allocations_redirected_total", "Allocates answered 300 with an ALTERNATE-SERVER",
+           MetricType::Counter, [](const WorkerSample& w) { return w.counters.allocations_redirected; });
+  auto& refused = b.family("hush_allocations_refused_total", "Allocates turned away, by reason", MetricType::Counter);
+  for (std::size_t i = 0; i < std::size(kRefusalNames); ++i)
+    Builder::add(refused, sum(s, [i](const WorkerSample& w) { return w.counters.refusals[i]; }),
+                 {{"reason", kRefusalNames[i]}});
+
+  auto& lifetime = b.family("hush_allocation_lifetime_seconds",
+                            "How long allocations lived, observed when they expire or are deleted",
+                            MetricType::Histogram);
+  {
+    ClientMetric m;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= turn::kLifetimeBounds.size(); ++i) {
+      cumulative += static_cast<std::uint64_t>(sum(s, [i](const WorkerSample& w) { return w.counters.lifetime_buckets[i]; }));
+      const double bound = i < turn::kLifetimeBounds.size() ? turn::kLifetimeBounds[i]
+                                                            : std::numeric_limits<double>::infinity();
+      m.histogram.bucket.push_back({cumulative, bound});
+    }
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = sum(s, [](const WorkerSample& w) { return w.counters.lifetime_seconds_sum; });
+    lifetime.metric.push_back(std::move(m));
+  }
+
+  // Relayed traffic.
+  auto& packets = b.family("hush_relayed_packets_total", "Packets relayed, by direction", MetricType::Counter);
+  auto& bytes = b.family("hush_relayed_bytes_total", "Payload bytes relayed, by direction", MetricType::Counter);
+  Builder::add(packets, sum(s, [](const WorkerSample& w) { return w.counters.to_peer_packets; }),
+               {{"direction", "to_peer"}});
+  Builder::add(packets, sum(s, [](const WorkerSample& w) { return w.counters.to_client_packets; }),
+               {{"direction", "to_client"}});
+  Builder::add(bytes, sum(s, [](const WorkerSample& w) { return w.counters.to_peer_bytes; }),
+               {{"direction", "to_peer"}});
+  Builder::add(bytes, sum(s, [](const WorkerSample& w) { return w.counters.to_client_bytes; }),
+               {{"direction", "to_client"}});
+  b.summed(s, "hush_padding_bytes_total", "Bytes added by padding", MetricType::Counter,
+           [](const WorkerSample& w) { return w.counters.padding_bytes; });
+  b.summed(s, "hush_cover_bytes_total", "Bytes sent as cover traffic", MetricType::Counter,
+           [](const WorkerSample& w) { return w.counters.cover_bytes; });
+  b.summed(s, "hush_binding_requests_total", "STUN Binding requests", MetricType::Counter,
+           [](const WorkerSample& w) { return w.counters.binding_requests; });
+
+  auto& drops = b.family("hush_dropped_packets_total", "Packets dropped, by reason", MetricType::Counter);
+  for (std::size_t i = 0; i < std::size(kDropNames); ++i)
+    Builder::add(drops, sum(s, [i](const WorkerSample& w) { return w.counters.drops[i]; }), {{"reason", kDropNames[i]}});
+  auto& auth = b.family("hush_auth_failures_total", "Requests that failed authentication, by reason",
+                        MetricType::Counter);
+  for (std::size_t i = 0; i < std::size(kAuthNames); ++i)
+    Builder::add(auth, sum(s, [i](const WorkerSample& w) { return w.counters.auth_failures[i]; }),
+                 {{"reason", kAuthNames[i]}});
+  auto& errors = b.family("hush_error_responses_total", "Error responses sent, by STUN error code", MetricType::Counter);
+  for (std::size_t code = 300; code < 700; ++code) {
+    const double n = sum(s, [code](const WorkerSample& w) { return w.counters.error_responses[code]; });
+    if (n > 0) Builder::add(errors, n, {{"code", std::to_string(code)}});
+  }
+
+  // Per worker: only the index, a small fixed set.
+  auto& wpackets = b.family("hush_worker_packets_total", "Packets relayed by each worker, both directions",
+                            MetricType::Counter);
+  auto& wbusy = b.family("hush_worker_busy_seconds_total", "CPU time of each worker thread (user and system)",
+                         MetricType::Counter);
+  for (std::size_t i = 0; i < s.workers.size(); ++i) {
+    const auto& c = s.workers[i].counters;
+    Builder::add(wpackets, static_cast<double>(c.to_peer_packets + c.to_client_packets),
+                 {{"worker", std::to_string(i)}});
+    Builder::add(wbusy, s.workers[i].cpu_seconds, {{"worker", std::to_string(i)}});
+  }
+  return b.take();
+}
+
+std::string serialize(const std::vector<MetricFamily>& f) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, f);
+  return out.str();
+}
+
+}  // namespace hush::metrics

@@ -1,0 +1,152 @@
+#include "hush/metrics/http_server.hpp"
+
+#include <atomic>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace hush::metrics {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto kRequestTimeout = std::chrono::seconds(5);
+constexpr std::size_t kHeaderLimit = 8192;
+
+tcp::endpoint to_tcp(const Endpoint& ep) {
+  return tcp::endpoint(asio::ip::make_address(ep.ip.to_string()), ep.port);
+}
+
+// One connection: read one request, answer, close.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const Endpoints& endpoints, std::atomic<std::size_t>& open)
+      : stream_(std::move(socket)), endpoints_(endpoints), open_(open) {}
+  ~Session() { --open_; }
+
+  void start() {
+    parser_.header_limit(kHeaderLimit);
+    parser_.body_limit(0);
+    stream_.expires_after(kRequestTimeout);
+    http::async_read(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (!ec) self->answer();
+    });
+  }
+
+ private:
+  void answer() {
+    const auto& req = parser_.get();
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    auto& res = response_;
+    res.version(req.version());
+    res.keep_alive(false);
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      res.result(http::status::method_not_allowed);
+      res.set(http::field::allow, "GET, HEAD");
+      res.body() = "method not allowed\n";
+    } else if (path == "/metrics") {
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = endpoints_.metrics();
+    } else if (path == "/healthz") {
+      const bool ok = endpoints_.alive();
+      res.result(ok ? http::status::ok : http::status::service_unavailable);
+      res.body() = ok ? "ok\n" : "a worker does not answer\n";
+    } else if (path == "/readyz") {
+      const bool ok = endpoints_.ready();
+      res.result(ok ? http::status::ok : http::status::service_unavailable);
+      res.body() = ok ? "ready\n" : "not accepting allocations (draining or full)\n";
+    } else {
+      res.result(http::status::not_found);
+      res.body() = "not found: try /metrics, /healthz or /readyz\n";
+    }
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    stream_.expires_after(kRequestTimeout);
+    http::async_write(stream_, res, [self = shared_from_this()](beast::error_code, std::size_t) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_{kHeaderLimit};
+  http::request_parser<http::empty_body> parser_;
+  http::response<http::string_body> response_;
+  const Endpoints& endpoints_;
+  std::atomic<std::size_t>& open_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  // Sessions still queued when io is destroyed touch endpoints and open: declared first.
+  Endpoints endpoints;
+  std::atomic<std::size_t> open{0};
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  std::thread thread;
+
+  void accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        if (open.load() >= kMaxConnections) {
+          beast::error_code ignored;
+          socket.close(ignored);  // over the limit: refuse rather than queue
+        } else {
+          ++open;
+          std::make_shared<Session>(std::move(socket), endpoints, open)->start();
+        }
+      }
+      accept();
+    });
+  }
+};
+
+Result<std::unique_ptr<HttpServer>, std::string> HttpServer::open(const Endpoint& at, Endpoints endpoints) {
+  auto impl = std::make_unique<Impl>();
+  impl->endpoints = std::move(endpoints);
+  beast::error_code ec;
+  const tcp::endpoint ep = to_tcp(at);
+  impl->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(ep, ec);
+  if (!ec) impl->acceptor.listen(64, ec);
+  if (ec) return err("cannot listen on " + at.to_string() + ": " + ec.message());
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void HttpServer::start() {
+  impl_->accept();
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+Endpoint HttpServer::local() const {
+  const auto ep = impl_->acceptor.local_endpoint();
+  return Endpoint{*IpAddress::parse(ep.address().to_string()), ep.port()};
+}
+
+HttpServer::~HttpServer() {
+  asio::post(impl_->io, [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+    impl_->io.stop();
+  });
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace hush::metrics
