@@ -9,28 +9,6 @@ using namespace hush::test;
 
 namespace {
 
-// An allocation with a channel to a local echo-less peer socket; checks traffic both ways.
-struct LiveCall {
-  UdpSocket peer;
-  TurnClient client;
-  LiveCall(Relay& relay)
-      : client(relay.endpoint(), relay.credential_username(), auth::rest_password(relay.secret, relay.credential_username())) {
-    EXPECT_TRUE(client.allocate());
-    EXPECT_TRUE(client.bind_channel(0x4000, peer.local()));
-  }
-  bool works() {
-    client.send_channel(0x4000, "to-peer");
-    Endpoint from;
-    auto at_peer = peer.receive(std::chrono::seconds(2), &from);
-    if (!at_peer || as_text(*at_peer) != "to-peer" || from != client.relayed()) return false;
-    peer.send_to(client.relayed(), as_bytes("to-client"));
-    auto back = client.socket().receive(std::chrono::seconds(2));
-    if (!back) return false;
-    auto cd = stun::parse_channel_data(*back);
-    return cd && as_text(cd->payload) == "to-client";
-  }
-};
-
 std::size_t drain(UdpSocket& s, std::size_t request_size, std::size_t& oversized) {
   std::size_t n = 0;
   while (auto r = s.receive(std::chrono::milliseconds(200))) {

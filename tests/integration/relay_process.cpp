@@ -17,6 +17,7 @@
 
 #include "hush/auth/rest_credential.hpp"
 #include "hush/net/udp_socket.hpp"
+#include "hush/stun/channel_data.hpp"
 
 extern char** environ;
 
@@ -131,6 +132,45 @@ std::uint16_t free_udp_port() {
   throw std::runtime_error("no free UDP port");
 }
 
+std::uint16_t free_tcp_port() {
+  for (int i = 0; i < 1000; ++i) {
+    const std::uint16_t p = free_udp_port();  // the same band, free for TCP too
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(p);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    ::close(fd);
+    if (ok) return p;
+  }
+  throw std::runtime_error("no free TCP port");
+}
+
+HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return HttpResponse{0, ""};
+  }
+  const std::string req = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string raw;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  HttpResponse r{0, ""};
+  if (raw.rfind("HTTP/1.1 ", 0) == 0) r.status = std::atoi(raw.c_str() + 9);
+  if (auto at = raw.find("\r\n\r\n"); at != std::string::npos) r.body = raw.substr(at + 4);
+  return r;
+}
+
 Relay::Relay(std::vector<std::string> extra, std::string listen_ip) {
   port = free_udp_port();
   char tmpl[] = "/tmp/hush-secret-XXXXXX";
@@ -228,6 +268,7 @@ std::optional<stun::MessageView> TurnClient::transact(stun::Method m,
     auto v = stun::MessageView::parse(last_);
     last_error_ = 0;
     if (auto e = v->find(stun::attr::error_code)) last_error_ = stun::decode_error_code(*e)->code;
+    if (auto alt = v->find(stun::attr::alternate_server)) alternate_ = stun::decode_plain_address(*alt);
     if (authenticated && (last_error_ == 401 || last_error_ == 438) && v->find_text(stun::attr::nonce)) {
       const bool had_nonce = !nonce_.empty();
       realm_ = std::string(*v->find_text(stun::attr::realm));
@@ -270,6 +311,24 @@ void TurnClient::send_indication(const Endpoint& peer, std::string_view payload)
                     b.add_xor_address(stun::attr::xor_peer_address, peer);
                     b.add(stun::attr::data, as_bytes(payload));
                   }));
+}
+
+LiveCall::LiveCall(Relay& relay, const Endpoint* server)
+    : client(server != nullptr ? *server : relay.endpoint(), relay.credential_username(),
+             auth::rest_password(relay.secret, relay.credential_username())) {
+  if (client.allocate()) client.bind_channel(0x4000, peer.local());
+}
+
+bool LiveCall::works() {
+  client.send_channel(0x4000, "to-peer");
+  Endpoint from;
+  auto at_peer = peer.receive(std::chrono::seconds(2), &from);
+  if (!at_peer || as_text(*at_peer) != "to-peer" || from != client.relayed()) return false;
+  peer.send_to(client.relayed(), as_bytes("to-client"));
+  auto back = client.socket().receive(std::chrono::seconds(2));
+  if (!back) return false;
+  auto cd = stun::parse_channel_data(*back);
+  return cd && as_text(cd->payload) == "to-client";
 }
 
 }  // namespace hush::test

@@ -47,6 +47,15 @@ CommandResult run_command(const std::string& command);  // through /bin/sh, stdo
 // A port for this test run that nothing else uses (by binding it).
 std::uint16_t free_udp_port();
 
+std::uint16_t free_tcp_port();
+
+struct HttpResponse {
+  int status;  // 0: no connection or no HTTP answer
+  std::string body;
+};
+// One HTTP/1.1 request to 127.0.0.1:port.
+HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method = "GET");
+
 // hush-relay on 127.0.0.1:port with a secret file and loopback peers allowed.
 class Relay {
  public:
@@ -94,6 +103,8 @@ class TurnClient {
   bool create_permission(const Endpoint& peer);
   bool bind_channel(std::uint16_t channel, const Endpoint& peer);
   int last_error() const { return last_error_; }
+  // ALTERNATE-SERVER of the last 300 answer.
+  std::optional<Endpoint> alternate() const { return alternate_; }
   Endpoint relayed() const { return relayed_; }
   UdpSocket& socket() { return socket_; }
   void send_channel(std::uint16_t channel, std::string_view payload);
@@ -109,6 +120,16 @@ class TurnClient {
   std::vector<std::byte> last_;
   Endpoint relayed_;
   int last_error_ = 0;
+  std::optional<Endpoint> alternate_;
+};
+
+// An allocation with a channel to a local peer socket that does not echo; works() checks
+// traffic both ways.
+struct LiveCall {
+  UdpSocket peer;
+  TurnClient client;
+  explicit LiveCall(Relay& relay, const Endpoint* server = nullptr);
+  bool works();
 };
 
 }  // namespace hush::test

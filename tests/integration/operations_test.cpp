@@ -1,0 +1,247 @@
+// The operator's view of a running relay, over real sockets: Prometheus metrics that count
+// real traffic and name nobody, health and readiness, SIGTERM draining, SIGHUP reloading the
+// config file and secrets without dropping calls, and two instances sharing one secret with
+// the full one redirecting to the other.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "hush/auth/rest_credential.hpp"
+#include "relay_process.hpp"
+
+using namespace hush;
+using namespace hush::test;
+
+namespace {
+
+std::vector<std::string> with_metrics(std::uint16_t port, std::vector<std::string> more = {}) {
+  more.insert(more.begin(), {"--metrics", "127.0.0.1:" + std::to_string(port)});
+  return more;
+}
+
+// The value of one sample, e.g. sample(text, R"(hush_relayed_packets_total{direction="to_peer"})").
+double sample(const std::string& text, const std::string& name_and_labels) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name_and_labels + " ", 0) == 0) return std::atof(line.c_str() + name_and_labels.size() + 1);
+  ADD_FAILURE() << "no sample " << name_and_labels << " in:\n" << text;
+  return -1;
+}
+
+// Polls until the metric reaches `want` (counters of other threads land shortly after).
+double await_sample(std::uint16_t port, const std::string& what, double want) {
+  double v = -1;
+  for (int i = 0; i < 50; ++i) {
+    v = sample(http_request(port, "/metrics").body, what);
+    if (v == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  }
+  return v;
+}
+
+bool await_log(Process& p, const std::string& text) {
+  for (int i = 0; i < 100; ++i) {
+    if (p.output().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  return false;
+}
+
+std::string temp_file(const std::string& contents) {
+  char tmpl[] = "/tmp/hush-conf-XXXXXX";
+  const int fd = mkstemp(tmpl);
+  ::close(fd);
+  std::ofstream(tmpl) << contents;
+  return tmpl;
+}
+
+}  // namespace
+
+TEST(Metrics, CountRealTrafficAndNameNoAddressPortOrUser) {
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport));
+  LiveCall call(relay);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(call.works());
+  EXPECT_EQ(await_sample(mport, R"(hush_relayed_packets_total{direction="to_peer"})", 10), 10);
+  const std::string text = http_request(mport, "/metrics").body;
+  EXPECT_EQ(sample(text, R"(hush_relayed_packets_total{direction="to_client"})"), 10);
+  EXPECT_EQ(sample(text, R"(hush_relayed_bytes_total{direction="to_peer"})"), 70);     // "to-peer"
+  EXPECT_EQ(sample(text, R"(hush_relayed_bytes_total{direction="to_client"})"), 90);   // "to-client"
+  EXPECT_EQ(sample(text, R"(hush_allocations_active{transport="udp"})"), 1);
+  EXPECT_EQ(sample(text, R"(hush_relayed_addresses_active{family="ipv4",transport="udp"})"), 1);
+  EXPECT_EQ(sample(text, R"(hush_channels_active{family="ipv4",transport="udp"})"), 1);
+  EXPECT_EQ(sample(text, R"(hush_permissions_active{family="ipv4",transport="udp"})"), 1);
+  EXPECT_EQ(sample(text, "hush_allocations_created_total"), 1);
+  EXPECT_EQ(sample(text, R"(hush_worker_packets_total{worker="0"})") +
+                sample(text, R"(hush_worker_packets_total{worker="1"})"),
+            20);
+  EXPECT_GT(sample(text, R"(hush_worker_busy_seconds_total{worker="0"})"), 0);
+
+  // A wrong password is counted by reason.
+  TurnClient intruder(relay.endpoint(), relay.credential_username(), "not-the-password");
+  EXPECT_FALSE(intruder.allocate());
+  EXPECT_EQ(await_sample(mport, R"(hush_auth_failures_total{reason="bad_integrity"})", 1), 1);
+
+  // Labels only from fixed sets; no address, port or username anywhere.
+  const std::string all = http_request(mport, "/metrics").body;
+  const std::set<std::string> allowed = {"transport", "family", "direction", "reason", "code", "worker", "version", "le"};
+  const std::regex label(R"(([a-z_]+)=\"([^\"]*)\")");
+  for (auto it = std::sregex_iterator(all.begin(), all.end(), label); it != std::sregex_iterator(); ++it)
+    EXPECT_TRUE(allowed.count((*it)[1])) << "label " << (*it)[1];
+  for (const std::string& identifying :
+       {std::string("127.0.0.1"), std::to_string(call.client.socket().local().port),
+        std::to_string(call.peer.local().port), std::to_string(call.client.relayed().port),
+        std::to_string(intruder.socket().local().port), std::string("integration")})
+    EXPECT_EQ(all.find(identifying), std::string::npos) << "metrics show " << identifying;
+}
+
+TEST(Metrics, TheExpositionPassesPromtool) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "promtool not installed (deploy/install-deps.sh test installs it)";
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  const std::string path = temp_file(http_request(mport, "/metrics").body);
+  auto r = run_command("promtool check metrics < " + path);
+  std::remove(path.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST(Health, LiveAndReadyAnswerAndOtherRequestsAreRefused) {
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport));
+  EXPECT_EQ(http_request(mport, "/healthz").status, 200);
+  EXPECT_EQ(http_request(mport, "/readyz").status, 200);
+  EXPECT_EQ(http_request(mport, "/nothing").status, 404);
+  EXPECT_EQ(http_request(mport, "/metrics", "POST").status, 405);
+  // A client that connects and sends nothing does not block the others.
+  const int idle = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(mport);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(idle, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  EXPECT_EQ(http_request(mport, "/healthz").status, 200);
+  ::close(idle);
+}
+
+TEST(Drain, SigtermKeepsCallsRelayingRefusesNewOnesAndExitsWhenTheyEnd) {
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport, {"--drain-timeout", "60"}));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  relay.process().signal(SIGTERM);
+  ASSERT_TRUE(await_log(relay.process(), "draining"));
+  EXPECT_EQ(http_request(mport, "/readyz").status, 503);
+  EXPECT_EQ(http_request(mport, "/healthz").status, 200);
+  TurnClient late(relay.endpoint(), relay.credential_username(),
+                  auth::rest_password(relay.secret, relay.credential_username()));
+  EXPECT_FALSE(late.allocate());
+  EXPECT_EQ(late.last_error(), 508);
+  EXPECT_EQ(sample(http_request(mport, "/metrics").body, R"(hush_allocations_refused_total{reason="draining"})"), 1);
+  // The call goes on, refreshes, and when it ends the relay exits 0 by itself.
+  EXPECT_TRUE(call.works());
+  ASSERT_TRUE(call.client.transact(stun::Method::refresh, [](auto& b) { b.add_u32(stun::attr::lifetime, 600); }));
+  EXPECT_EQ(call.client.last_error(), 0);
+  EXPECT_TRUE(call.works());
+  EXPECT_TRUE(relay.process().running());
+  ASSERT_TRUE(call.client.transact(stun::Method::refresh, [](auto& b) { b.add_u32(stun::attr::lifetime, 0); }));
+  EXPECT_EQ(relay.process().wait_exit(std::chrono::seconds(5)), 0);
+  EXPECT_NE(relay.process().output().find("drained"), std::string::npos);
+}
+
+TEST(Drain, TheTimeoutEndsIt) {
+  Relay relay({"--drain-timeout", "1"});
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  relay.process().signal(SIGTERM);
+  EXPECT_FALSE(relay.process().wait_exit(std::chrono::milliseconds(500)));
+  EXPECT_EQ(relay.process().wait_exit(std::chrono::seconds(5)), 0);
+  EXPECT_NE(relay.process().output().find("drain timeout"), std::string::npos);
+}
+
+TEST(Drain, ASecondSigtermStopsAtOnce) {
+  Relay relay({"--drain-timeout", "600"});
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  relay.process().signal(SIGTERM);
+  ASSERT_TRUE(await_log(relay.process(), "draining"));
+  EXPECT_FALSE(relay.process().wait_exit(std::chrono::milliseconds(300)));
+  relay.process().signal(SIGTERM);
+  EXPECT_EQ(relay.process().wait_exit(std::chrono::seconds(3)), 0);
+}
+
+TEST(Reload, SighupAppliesTheConfigFileAndSecretsWithoutDroppingCalls) {
+  const auto mport = free_tcp_port();
+  const std::string conf = temp_file("max-allocations = 10\n");
+  Relay relay(with_metrics(mport, {"--config", conf}));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+
+  // Rotate: a new secret first (it mints), the old one second (it still verifies).
+  std::ofstream(relay.secret_file) << "rotated-secret\n" << relay.secret << "\n";
+  std::ofstream(conf) << "max-allocations = 1\n";
+  relay.process().signal(SIGHUP);
+  ASSERT_TRUE(await_log(relay.process(), "reloaded"));
+  EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_config_reloads_total"), 1);
+  EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_allocations_limit"), 1);
+  EXPECT_TRUE(call.works());  // the call survived
+  const std::string user = relay.credential_username();
+  TurnClient fresh(relay.endpoint(), user, auth::rest_password("rotated-secret", user));
+  EXPECT_FALSE(fresh.allocate());
+  EXPECT_EQ(fresh.last_error(), 508);  // authenticated with the new secret, refused by the new limit
+  EXPECT_EQ(http_request(mport, "/readyz").status, 503);  // full
+
+  // A bad file is rejected with a line naming the key; the running configuration stays.
+  std::ofstream(conf) << "max-allocations = lots\n";
+  relay.process().signal(SIGHUP);
+  ASSERT_TRUE(await_log(relay.process(), "configuration rejected"));
+  EXPECT_NE(relay.process().output().find("--max-allocations"), std::string::npos) << relay.process().output();
+  EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_config_reload_failures_total"), 1);
+  EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_allocations_limit"), 1);
+  EXPECT_TRUE(call.works());
+
+  // An option that needs a restart is named and kept.
+  std::ofstream(conf) << "max-allocations = 5\nexternal-ip = 127.0.0.9\n";
+  relay.process().signal(SIGHUP);
+  ASSERT_TRUE(await_log(relay.process(), "--external-ip changed"));
+  EXPECT_EQ(await_sample(mport, "hush_allocations_limit", 5), 5);
+  EXPECT_TRUE(fresh.allocate()) << fresh.last_error();
+  EXPECT_EQ(fresh.relayed().ip.to_string(), "127.0.0.1");  // not the new external address
+  EXPECT_TRUE(call.works());
+  std::remove(conf.c_str());
+}
+
+TEST(ScaleOut, OneSecretServesTwoInstancesAndAFullOneRedirectsToTheOther) {
+  Relay second({}, "127.0.0.2");
+  Relay first({"--max-allocations", "1", "--alternate-server", second.endpoint().to_string()});
+  // A credential minted by one instance's tool is accepted by both.
+  auto minted = run_command(std::string(HUSH_RELAY_BINARY) + " credential --secret-file " + first.secret_file);
+  ASSERT_EQ(minted.exit_code, 0) << minted.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(minted.output, m, std::regex(R"re("username":"([^"]+)","password":"([^"]+)")re")));
+  TurnClient on_first(first.endpoint(), m[1], m[2]);
+  ASSERT_TRUE(on_first.allocate()) << on_first.last_error();
+  TurnClient on_second(second.endpoint(), m[1], m[2]);
+  ASSERT_TRUE(on_second.allocate()) << on_second.last_error();
+
+  // The first is full: a new client is sent to the second, and its call works there.
+  TurnClient redirected(first.endpoint(), m[1], m[2]);
+  EXPECT_FALSE(redirected.allocate());
+  EXPECT_EQ(redirected.last_error(), 300);
+  ASSERT_TRUE(redirected.alternate());
+  EXPECT_EQ(*redirected.alternate(), second.endpoint());
+  const Endpoint alternate = *redirected.alternate();
+  LiveCall call(second, &alternate);
+  EXPECT_TRUE(call.works());
+  EXPECT_EQ(call.client.relayed().ip.to_string(), "127.0.0.2");
+}
