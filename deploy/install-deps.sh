@@ -3,9 +3,10 @@
 # when something is missing. Usage: deploy/install-deps.sh run|test|bench
 set -euo pipefail
 profile=${1:-run}
-packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev)
+packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev prometheus-cpp-dev)
 if [ "$profile" = test ]; then
-  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2)
+  # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/.
+  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 prometheus yamllint python3-yaml systemd)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 util-linux)
 fi
@@ -19,8 +20,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # coturn's tools are test clients here; its system service stays off.
-  if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1; then
-    $sudo systemctl disable --now coturn >/dev/null 2>&1 || true
-  fi
+  # coturn's tools are test clients here and promtool checks rules: their services stay off.
+  for service in coturn prometheus; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && command -v systemctl >/dev/null 2>&1; then
+      $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+  done
 fi

@@ -45,7 +45,7 @@ start_server() {  # name [threads] -> sets $pid
     hush)
       taskset -c "$server_cpus" build/hush-relay --listen 127.0.0.1:$port --secret-file "$work/secret" \
         --allow-peer 127.0.0.0/8 --threads "$threads" --relay-ports 40000-65000 --log-level error \
-        --user-quota 0 --unauth-rate 0 --max-allocations 1000000 >"$work/server.log" 2>&1 &
+        --user-quota 0 --source-quota 0 --unauth-rate 0 --max-allocations 1000000 >"$work/server.log" 2>&1 &
       ;;
     coturn)
       taskset -c "$server_cpus" turnserver -n --listening-ip 127.0.0.1 --listening-port $port --relay-ip 127.0.0.1 \

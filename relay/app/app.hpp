@@ -10,5 +10,7 @@ std::string credential_json(const auth::RestCredential& c, std::int64_t ttl, con
 inline constexpr const char* kVersion = "0.1.0";
 // argv is kept: SIGHUP parses it again, which re-reads --config and --secret-file.
 int run(const config::Config& config, int argc, const char* const* argv);
+// --check-config: the options were valid; the secret file must load too.
+int check_config(const config::Config& config);
 
 }  // namespace hush::app

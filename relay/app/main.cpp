@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
   try {
     switch (parsed.command) {
       case hush::config::Command::credential: return hush::app::print_credential(parsed.credential);
-      case hush::config::Command::run: return hush::app::run(parsed.config, argc, argv);
+      case hush::config::Command::run:
+        if (parsed.config.check_only) return hush::app::check_config(parsed.config);
+        return hush::app::run(parsed.config, argc, argv);
       case hush::config::Command::exit: return parsed.exit_code;
     }
   } catch (const std::exception& e) {

@@ -97,6 +97,18 @@ struct State {
 
 }  // namespace
 
+int check_config(const config::Config& c) {
+  if (!c.secret_file.empty()) {
+    auto loaded = auth::SecretSet::load_file(c.secret_file);
+    if (!loaded) {
+      std::cerr << "hush-relay: --secret-file: " << loaded.error() << "\n";
+      return 2;
+    }
+  }
+  std::cout << "hush-relay: configuration OK\n";
+  return 0;
+}
+
 int run(const config::Config& initial, int argc, const char* const* argv) {
   config::Config c = initial;
   log::set_level(c.log_level);

@@ -231,6 +231,9 @@ Parsed parse(int argc, const char* const* argv, std::ostream& errors) {
   std::string config_file;
   app.set_config("--config", "", "Read options from a TOML/INI file; keys are the long option names");
   add_run_options(app, raw);
+  bool check_only = false;
+  app.add_flag("--check-config", check_only,
+               "Check the options, the config file and the secret file, then exit (0: all valid)");
 
   CLI::App* cred = app.add_subcommand("credential", "Print a fresh anonymous REST credential as JSON and exit");
   cred->fallthrough();  // --listen and --config may follow the subcommand, for the URIs
@@ -261,6 +264,7 @@ Parsed parse(int argc, const char* const* argv, std::ostream& errors) {
   try {
     if (auto* opt = app.get_config_ptr(); opt != nullptr && opt->count() > 0) config_file = opt->as<std::string>();
     result.config = validate(raw, config_file);
+    result.config.check_only = check_only;
     if (cred->parsed()) {
       cr.ttl = number<std::int64_t>("--ttl", ttl, 30, 86400);
       if (cr.uris.empty()) cr.uris = turn_uris(result.config.listen);

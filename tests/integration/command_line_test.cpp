@@ -3,6 +3,8 @@
 
 #include <fstream>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "hush/auth/rest_credential.hpp"
@@ -31,6 +33,13 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--listen 0.0.0.0:3478", "--relay-ip"},
       {"--secret-file /nonexistent/secret", "--secret-file"},
       {"--no-such-option", "--no-such-option"},
+      {"--metrics nowhere", "--metrics"},
+      {"--metrics 192.0.2.99:9641", "--metrics"},  // not an address of this host
+      {"--alternate-server 0.0.0.0:3478", "--alternate-server"},
+      {"--alternate-server 192.0.2.1:3478 --alternate-server 192.0.2.2:3478", "--alternate-server"},
+      {"--bandwidth-cap 10", "--bandwidth-cap"},
+      {"--source-quota -1", "--source-quota"},
+      {"--drain-timeout forever", "--drain-timeout"},
   };
   for (const auto& [args, option] : cases) {
     auto r = relay(args);
@@ -46,6 +55,28 @@ TEST(CommandLine, HelpListsEveryOption) {
   for (const char* opt : {"--listen", "--relay-ip", "--external-ip", "--relay-ports", "--realm", "--secret-file",
                           "--threads", "--allow-peer", "--deny-peer", "--log-level", "--config"})
     EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
+}
+
+// docs/configuration.md documents every option the binary has, and nothing it lacks.
+TEST(CommandLine, EveryOptionIsInConfigurationMd) {
+  std::set<std::string> in_help;
+  for (const char* cmd : {"--help", "credential --help"}) {
+    const std::string help = relay(cmd).output;
+    const std::regex option(R"((^|[\s,])(--[a-z][a-z0-9-]+))");
+    for (auto it = std::sregex_iterator(help.begin(), help.end(), option); it != std::sregex_iterator(); ++it)
+      in_help.insert((*it)[2]);
+  }
+  ASSERT_GT(in_help.size(), 25u);
+  std::ifstream in(std::string(HUSH_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  const std::string text = doc.str();
+  std::set<std::string> documented;
+  const std::regex row(R"(\n\| `(--[a-z][a-z0-9-]+))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), row); it != std::sregex_iterator(); ++it)
+    documented.insert((*it)[1]);
+  for (const auto& o : in_help) EXPECT_TRUE(documented.count(o)) << o << " is not in docs/configuration.md";
+  for (const auto& o : documented) EXPECT_TRUE(in_help.count(o)) << o << " is documented but hush-relay has no such option";
 }
 
 TEST(CommandLine, CredentialSubcommandMintsAnAnonymousWorkingCredential) {

@@ -38,6 +38,7 @@ struct Config {
   std::int64_t drain_timeout = 600;
   turn::ServerOptions server;  // lifetimes, per-allocation limits, rate limit, alternates, software
   std::string config_file;
+  bool check_only = false;  // --check-config
 };
 
 // Options that take effect only at start; a reload that changes one keeps the running value
