@@ -8,7 +8,7 @@ if [ "$profile" = test ]; then
   # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/.
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 prometheus yamllint python3-yaml systemd)
 elif [ "$profile" = bench ]; then
-  packages+=(googletest libgtest-dev coturn python3 util-linux)
+  packages+=(googletest libgtest-dev coturn python3 util-linux curl)
 fi
 missing=()
 for p in "${packages[@]}"; do
