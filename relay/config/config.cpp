@@ -106,7 +106,7 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--max-permissions", r.max_permissions, "Permissions per allocation")->capture_default_str();
   app.add_option("--max-channels", r.max_channels, "Channel bindings per allocation")->capture_default_str();
   app.add_option("--unauth-rate", r.unauth_rate,
-                 "Answers per second to unauthenticated requests per source /24 or /64, per worker (0: unlimited)")
+                 "Answers per second to unauthenticated requests per source /24 or /64 (0: unlimited)")
       ->capture_default_str();
   app.add_option("--software", r.software, "SOFTWARE attribute to send (default: none; it fingerprints the server)");
 }
@@ -187,7 +187,9 @@ Config validate(const Raw& r, const std::string& config_file) {
   }
   c.server.max_permissions = number<std::size_t>("--max-permissions", r.max_permissions, 1, 1024);
   c.server.max_channels = number<std::size_t>("--max-channels", r.max_channels, 1, 4096);
-  c.server.unauth_rate = number<unsigned>("--unauth-rate", r.unauth_rate, 0, 1000000);
+  // Each worker enforces its share, so the limit holds however the kernel spreads one
+  // prefix's 5-tuples over the workers' sockets.
+  c.server.unauth_rate = number<unsigned>("--unauth-rate", r.unauth_rate, 0, 1000000) / double(c.threads);
   c.server.unauth_burst = 2 * c.server.unauth_rate;
   if (r.software.size() > 127) throw Invalid{"--software", "at most 127 characters"};
   c.server.software = r.software;
