@@ -6,7 +6,6 @@
 namespace hush::app {
 
 int print_credential(const config::CredentialRequest& request);
-std::string credential_json(const auth::RestCredential& c, std::int64_t ttl, const std::vector<std::string>& uris);
 inline constexpr const char* kVersion = "0.1.0";
 // argv is kept: SIGHUP parses it again, which re-reads --config and --secret-file.
 int run(const config::Config& config, int argc, const char* const* argv);

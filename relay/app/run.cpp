@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -14,10 +15,12 @@
 #include <vector>
 
 #include "app.hpp"
+#include "hush/api/credential_api.hpp"
 #include "hush/auth/authenticator.hpp"
 #include "hush/base/log.hpp"
 #include "hush/metrics/exposition.hpp"
-#include "hush/metrics/http_server.hpp"
+#include "hush/metrics/endpoints.hpp"
+#include "hush/net/http_server.hpp"
 #include "hush/net/host_addresses.hpp"
 #include "hush/net/worker.hpp"
 
@@ -58,6 +61,34 @@ turn::QuotaLimits quota_limits(const config::Config& c) {
   return turn::QuotaLimits{c.max_allocations, c.user_quota, c.source_quota};
 }
 
+// The URIs the credential API lists: --api-uri, else one per listen address, with the
+// external address in place of the bound one behind NAT.
+std::vector<std::string> api_uris(const config::Config& c, const std::vector<Endpoint>& listen) {
+  if (!c.api_uris.empty()) return c.api_uris;
+  std::vector<Endpoint> reported;
+  for (auto ep : listen) {
+    if (ep.ip.is_v4() && c.external_v4) ep.ip = *c.external_v4;
+    if (!ep.ip.is_v4() && c.external_v6) ep.ip = *c.external_v6;
+    reported.push_back(ep);
+  }
+  return config::turn_uris(reported);
+}
+
+api::ApiOptions api_options(const config::Config& c, const std::vector<Endpoint>& listen) {
+  api::ApiOptions o;
+  o.default_ttl = c.api_ttl;
+  o.max_ttl = c.api_max_ttl;
+  o.key_rate = c.api_rate;
+  o.key_burst = 5 * c.api_rate;
+  o.uris = api_uris(c, listen);
+  return o;
+}
+
+std::int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -71,6 +102,7 @@ struct State {
   std::atomic<std::uint64_t> reloads{0};
   std::atomic<std::uint64_t> reload_failures{0};
   std::atomic<std::size_t> max_allocations{0};
+  std::array<std::atomic<std::uint64_t>, 600> api_responses{};  // by HTTP status
 
   std::string metrics_text() {
     metrics::RelaySample s;
@@ -79,6 +111,8 @@ struct State {
     s.max_allocations = static_cast<double>(max_allocations.load());
     s.reloads = static_cast<double>(reloads.load());
     s.reload_failures = static_cast<double>(reload_failures.load());
+    for (std::size_t code = 0; code < api_responses.size(); ++code)
+      if (auto n = api_responses[code].load()) s.api_responses.emplace_back(static_cast<int>(code), static_cast<double>(n));
     for (auto& w : workers) {
       auto st = w->stats(kStatsTimeout);
       metrics::WorkerSample ws;
@@ -102,6 +136,13 @@ int check_config(const config::Config& c) {
     auto loaded = auth::SecretSet::load_file(c.secret_file);
     if (!loaded) {
       std::cerr << "hush-relay: --secret-file: " << loaded.error() << "\n";
+      return 2;
+    }
+  }
+  if (!c.api_key_file.empty()) {
+    auto keys = auth::SecretSet::load_file(c.api_key_file);
+    if (!keys) {
+      std::cerr << "hush-relay: --api-key-file: " << keys.error() << "\n";
       return 2;
     }
   }
@@ -165,28 +206,51 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
       return 2;
     }
   }
-  std::unique_ptr<metrics::HttpServer> http;
+  const metrics::Endpoints endpoints{[&state] { return state.metrics_text(); }, [&state] { return state.alive(); },
+                                     [&state] { return state.ready(); }};
+  std::unique_ptr<net::HttpServer> http;  // after what its handler uses: destroyed first
   if (c.metrics) {
-    auto opened = metrics::HttpServer::open(
-        *c.metrics, metrics::Endpoints{[&state] { return state.metrics_text(); }, [&state] { return state.alive(); },
-                                       [&state] { return state.ready(); }});
+    auto opened = net::HttpServer::open(*c.metrics, [&endpoints](const http::Request& r) {
+      return metrics::route(endpoints, r);
+    });
     if (!opened) {
       std::cerr << "hush-relay: --metrics: " << opened.error() << "\n";
       return 2;
     }
     http = std::move(*opened);
   }
+  std::unique_ptr<api::CredentialApi> credentials;
+  std::unique_ptr<net::HttpServer> api_http;  // after what its handler uses: destroyed first
+  if (c.api) {
+    auto keys = auth::SecretSet::load_file(c.api_key_file);
+    if (!keys) {
+      std::cerr << "hush-relay: --api-key-file: " << keys.error() << "\n";
+      return 2;
+    }
+    credentials = std::make_unique<api::CredentialApi>(api_options(c, listen), std::move(*keys), secrets);
+    auto opened = net::HttpServer::open(*c.api, [&credentials, &state](const http::Request& r) {
+      auto res = credentials->handle(r, unix_now(), mono_ns());
+      if (res.status >= 0 && res.status < static_cast<int>(state.api_responses.size())) ++state.api_responses[res.status];
+      return res;
+    });
+    if (!opened) {
+      std::cerr << "hush-relay: --api: " << opened.error() << "\n";
+      return 2;
+    }
+    api_http = std::move(*opened);
+  }
   std::vector<std::thread> threads;
   for (auto& w : state.workers) threads.emplace_back([&w] { w->run(); });
   if (http) http->start();
+  if (api_http) api_http->start();
 
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
-            " UDP listen addresses" + (http ? ", metrics on" : ""));
+            " UDP listen addresses" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
   if (generated) {
     // The safe default run: a secret that lives only in this process, and a credential for it.
     auto cred = auth::mint_credential(secrets, unix_now(), 3600);
     std::cout << "No --secret-file given: generated a secret for this run only.\n"
-              << "Credential (valid 1 hour): " << credential_json(cred, 3600, config::turn_uris(listen)) << "\n";
+              << "Credential (valid 1 hour): " << auth::credential_json(cred, 3600, config::turn_uris(listen)) << "\n";
     for (const auto& uri : config::turn_uris(listen))
       std::cout << "TURN URI: " << uri << "  username: " << cred.username << "  password: " << cred.password << "\n";
     std::cout << std::flush;
@@ -215,6 +279,16 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
       }
       next_secrets = std::move(*loaded);
     }
+    auth::SecretSet next_keys;
+    if (credentials) {
+      auto keys = auth::SecretSet::load_file(next.api_key_file);
+      if (!keys) {
+        log::error("SIGHUP: --api-key-file: " + keys.error() + "; the running configuration is kept");
+        ++state.reload_failures;
+        return;
+      }
+      next_keys = std::move(*keys);
+    }
     for (const auto& option : config::restart_only_changes(c, next))
       log::warn("SIGHUP: " + option + " changed; it takes effect on restart, the running value is kept");
     // What only a restart changes stays as it is.
@@ -227,6 +301,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     next.relay_port_max = c.relay_port_max;
     next.threads = c.threads;
     next.metrics = c.metrics;
+    next.api = c.api;
     if (generated) next.secret_file.clear();
     if (next.nonce_lifetime != c.nonce_lifetime)
       nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(next.nonce_lifetime));
@@ -234,6 +309,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     state.quotas.set_limits(quota_limits(next));
     state.max_allocations = next.max_allocations;
     for (auto& w : state.workers) w->reconfigure(next_snapshot, next.server);
+    if (credentials) credentials->reconfigure(api_options(next, listen), std::move(next_keys), next_secrets);
     log::set_level(next.log_level);
     secrets = std::move(next_secrets);
     c = std::move(next);
@@ -278,6 +354,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     break;
   }
   http.reset();
+  api_http.reset();
   for (auto& w : state.workers) w->stop();
   for (auto& t : threads) t.join();
   state.workers.clear();

@@ -32,4 +32,26 @@ RestCredential mint_credential(const SecretSet& secrets, std::int64_t now_unix, 
   return RestCredential{std::move(username), std::move(password), expiry};
 }
 
+namespace {
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;  // never in our values; never emitted raw
+    out += c;
+  }
+  return out + "\"";
+}
+}  // namespace
+
+std::string credential_json(const RestCredential& c, std::int64_t ttl, const std::vector<std::string>& uris) {
+  std::string out = "{\"username\":" + json_string(c.username) + ",\"password\":" + json_string(c.password) +
+                    ",\"ttl\":" + std::to_string(ttl) + ",\"uris\":[";
+  for (std::size_t i = 0; i < uris.size(); ++i) {
+    if (i > 0) out += ',';
+    out += json_string(uris[i]);
+  }
+  return out + "]}";
+}
+
 }  // namespace hush::auth

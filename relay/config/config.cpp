@@ -62,6 +62,12 @@ struct Raw {
   std::vector<std::string> alternate_server;
   std::string drain_timeout = "600";
   std::string bandwidth_cap = "0";
+  std::string api;
+  std::string api_key_file;
+  std::string api_ttl = "600";
+  std::string api_max_ttl = "3600";
+  std::string api_rate = "20";
+  std::vector<std::string> api_uri;
   std::string max_permissions = "64";
   std::string max_channels = "64";
   std::string unauth_rate = "100";
@@ -101,6 +107,17 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--drain-timeout", r.drain_timeout,
                  "Seconds SIGTERM waits for allocations to end before exiting")
       ->capture_default_str();
+  app.add_option("--api", r.api,
+                 "IP:PORT to serve the credential API on (TURN REST API draft; default: off)");
+  app.add_option("--api-key-file", r.api_key_file,
+                 "File with API keys, one per line; callers send one as 'Authorization: Bearer KEY' (required with --api)");
+  app.add_option("--api-ttl", r.api_ttl, "Seconds an API credential lives unless the caller asks for less or more")
+      ->capture_default_str();
+  app.add_option("--api-max-ttl", r.api_max_ttl, "Longest credential lifetime the API hands out, in seconds")
+      ->capture_default_str();
+  app.add_option("--api-rate", r.api_rate, "Credentials per second per API key (bursts of 5x)")->capture_default_str();
+  app.add_option("--api-uri", r.api_uri,
+                 "turn: URI listed in API answers (repeatable; default: from --listen and --external-ip)");
   app.add_option("--metrics", r.metrics,
                  "IP:PORT to serve Prometheus /metrics, /healthz and /readyz on (default: off)");
   app.add_option("--max-permissions", r.max_permissions, "Permissions per allocation")->capture_default_str();
@@ -180,6 +197,23 @@ Config validate(const Raw& r, const std::string& config_file) {
     c.server.alternate_servers.push_back(*ep);
   }
   c.drain_timeout = number<std::int64_t>("--drain-timeout", r.drain_timeout, 0, 86400);
+  if (!r.api.empty()) {
+    auto ep = Endpoint::parse(r.api);
+    if (!ep || ep->port == 0) throw Invalid{"--api", "expected IP:PORT or [IPv6]:PORT, got '" + r.api + "'"};
+    c.api = *ep;
+    if (r.api_key_file.empty()) throw Invalid{"--api-key-file", "required with --api"};
+  }
+  c.api_key_file = r.api_key_file;
+  c.api_max_ttl = number<std::int64_t>("--api-max-ttl", r.api_max_ttl, 30, 86400);
+  c.api_ttl = number<std::int64_t>("--api-ttl", r.api_ttl, 30, 86400);
+  if (c.api_ttl > c.api_max_ttl) throw Invalid{"--api-ttl", "is above --api-max-ttl"};
+  c.api_rate = number<unsigned>("--api-rate", r.api_rate, 1, 100000);
+  for (const auto& u : r.api_uri) {
+    if (u.rfind("turn:", 0) != 0 && u.rfind("turns:", 0) != 0 && u.rfind("stun:", 0) != 0)
+      throw Invalid{"--api-uri", "expected a turn:, turns: or stun: URI, got '" + u + "'"};
+    if (u.find_first_of("\"\\ ") != std::string::npos) throw Invalid{"--api-uri", "no quotes, backslashes or spaces"};
+  }
+  c.api_uris = r.api_uri;
   if (!r.metrics.empty()) {
     auto ep = Endpoint::parse(r.metrics);
     if (!ep || ep->port == 0) throw Invalid{"--metrics", "expected IP:PORT or [IPv6]:PORT, got '" + r.metrics + "'"};
@@ -219,6 +253,7 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.relay_port_min != b.relay_port_min || a.relay_port_max != b.relay_port_max) changed.push_back("--relay-ports");
   if (a.threads != b.threads) changed.push_back("--threads");
   if (a.metrics != b.metrics) changed.push_back("--metrics");
+  if (a.api != b.api) changed.push_back("--api");
   if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
   return changed;
 }

@@ -79,6 +79,9 @@ std::vector<MetricFamily> families(const RelaySample& s) {
                         MetricType::Counter),
                s.reload_failures);
 
+  auto& api = b.family("hush_api_responses_total", "Credential API answers, by HTTP status", MetricType::Counter);
+  for (const auto& [code, n] : s.api_responses) Builder::add(api, n, {{"code", std::to_string(code)}});
+
   // Active state, by transport and address family.
   auto& active = b.family("hush_allocations_active", "Allocations alive now", MetricType::Gauge);
   Builder::add(active, sum(s, [](const WorkerSample& w) { return w.gauges.allocations; }), {{"transport", "udp"}});

@@ -40,6 +40,10 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--bandwidth-cap 10", "--bandwidth-cap"},
       {"--source-quota -1", "--source-quota"},
       {"--drain-timeout forever", "--drain-timeout"},
+      {"--api 127.0.0.1:9650", "--api-key-file"},
+      {"--api-uri http://example.org", "--api-uri"},
+      {"--api-ttl 7200", "--api-ttl"},  // above --api-max-ttl
+      {"--api 127.0.0.1:9650 --api-key-file /nonexistent/keys", "--api-key-file"},
   };
   for (const auto& [args, option] : cases) {
     auto r = relay(args);

@@ -245,3 +245,38 @@ TEST(ScaleOut, OneSecretServesTwoInstancesAndAFullOneRedirectsToTheOther) {
   EXPECT_TRUE(call.works());
   EXPECT_EQ(call.client.relayed().ip.to_string(), "127.0.0.2");
 }
+
+TEST(CredentialApi, MintsOverHttpACredentialTheRelayAccepts) {
+  const auto aport = free_tcp_port();
+  const std::string keys = temp_file("# application servers\nsynapse-key-0123456789abcdef\n");
+  Relay relay({"--api", "127.0.0.1:" + std::to_string(aport), "--api-key-file", keys, "--api-uri",
+               "turn:turn.example.org:3478?transport=udp", "--metrics", "127.0.0.1:" + std::to_string(free_tcp_port())});
+  auto mint = [&](const std::string& key, const std::string& query) {
+    return http_request(aport, "/" + query, "GET", key.empty() ? "" : "Bearer " + key);
+  };
+  auto r = mint("synapse-key-0123456789abcdef", "?service=turn&username=%40alice%3Amatrix.example");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.body, m, std::regex(R"re("username":"([^"]+)","password":"([^"]+)","ttl":600)re")))
+      << r.body;
+  EXPECT_EQ(r.body.find("alice"), std::string::npos);
+  EXPECT_NE(r.body.find("turn:turn.example.org:3478?transport=udp"), std::string::npos);
+  TurnClient client(relay.endpoint(), m[1], m[2]);
+  EXPECT_TRUE(client.allocate()) << client.last_error();
+
+  // A bad key: 401 and an empty body.
+  auto denied = mint("guess", "?service=turn");
+  EXPECT_EQ(denied.status, 401);
+  EXPECT_TRUE(denied.body.empty());
+  EXPECT_EQ(mint("", "?service=turn").status, 401);
+  // Nothing about the caller in the relay's output.
+  EXPECT_EQ(relay.process().output().find("alice"), std::string::npos);
+
+  // A reload with a new key file: the old key stops working, the new one works.
+  std::ofstream(keys) << "rotated-key-0123456789abcdef\n";
+  relay.process().signal(SIGHUP);
+  ASSERT_TRUE(await_log(relay.process(), "reloaded"));
+  EXPECT_EQ(mint("synapse-key-0123456789abcdef", "?service=turn").status, 401);
+  EXPECT_EQ(mint("rotated-key-0123456789abcdef", "?service=turn").status, 200);
+  std::remove(keys.c_str());
+}

@@ -147,7 +147,8 @@ std::uint16_t free_tcp_port() {
   throw std::runtime_error("no free TCP port");
 }
 
-HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method) {
+HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method,
+                          const std::string& authorization) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -159,7 +160,9 @@ HttpResponse http_request(std::uint16_t port, const std::string& path, const std
     ::close(fd);
     return HttpResponse{0, ""};
   }
-  const std::string req = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+  if (!authorization.empty()) req += "Authorization: " + authorization + "\r\n";
+  req += "\r\n";
   (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string raw;
   char buf[4096];

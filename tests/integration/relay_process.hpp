@@ -54,7 +54,8 @@ struct HttpResponse {
   std::string body;
 };
 // One HTTP/1.1 request to 127.0.0.1:port.
-HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method = "GET");
+HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method = "GET",
+                          const std::string& authorization = "");
 
 // hush-relay on 127.0.0.1:port with a secret file and loopback peers allowed.
 class Relay {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hush/auth/secret_set.hpp"
 
@@ -24,5 +25,8 @@ std::optional<std::int64_t> rest_expiry(std::string_view username);
 
 // A credential that names nobody: "EXPIRY:RANDOM" with 9 random bytes.
 RestCredential mint_credential(const SecretSet& secrets, std::int64_t now_unix, std::int64_t ttl_seconds);
+
+// The TURN REST API draft's answer: {"username":...,"password":...,"ttl":...,"uris":[...]}.
+std::string credential_json(const RestCredential& c, std::int64_t ttl, const std::vector<std::string>& uris);
 
 }  // namespace hush::auth

@@ -35,6 +35,12 @@ struct Config {
   std::size_t user_quota = 100;
   std::size_t source_quota = 1000;
   std::optional<Endpoint> metrics;  // --metrics: /metrics, /healthz, /readyz
+  std::optional<Endpoint> api;      // --api: the credential endpoint
+  std::string api_key_file;
+  std::int64_t api_ttl = 600;
+  std::int64_t api_max_ttl = 3600;
+  double api_rate = 20;
+  std::vector<std::string> api_uris;  // default: turn_uris() of the listen/external addresses
   std::int64_t drain_timeout = 600;
   turn::ServerOptions server;  // lifetimes, per-allocation limits, rate limit, alternates, software
   std::string config_file;

@@ -25,6 +25,7 @@ struct RelaySample {
   double max_allocations = 0;  // 0: unlimited
   double reloads = 0;
   double reload_failures = 0;
+  std::vector<std::pair<int, double>> api_responses;  // by HTTP status
   std::string version;
 };
 

@@ -1,4 +1,4 @@
-#include "hush/metrics/http_server.hpp"
+#include "hush/net/http_server.hpp"
 
 #include <atomic>
 #include <thread>
@@ -9,11 +9,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace hush::metrics {
+namespace hush::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace beast_http = beast::http;
 using asio::ip::tcp;
 
 namespace {
@@ -28,15 +28,15 @@ tcp::endpoint to_tcp(const Endpoint& ep) {
 // One connection: read one request, answer, close.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const Endpoints& endpoints, std::atomic<std::size_t>& open)
-      : stream_(std::move(socket)), endpoints_(endpoints), open_(open) {}
+  Session(tcp::socket socket, const http::Handler& handler, std::atomic<std::size_t>& open)
+      : stream_(std::move(socket)), handler_(handler), open_(open) {}
   ~Session() { --open_; }
 
   void start() {
     parser_.header_limit(kHeaderLimit);
     parser_.body_limit(0);
     stream_.expires_after(kRequestTimeout);
-    http::async_read(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    beast_http::async_read(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (!ec) self->answer();
     });
   }
@@ -44,37 +44,23 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void answer() {
     const auto& req = parser_.get();
-    const std::string_view target(req.target().data(), req.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));
+    http::Request request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    if (auto it = req.find(beast_http::field::authorization); it != req.end()) request.authorization = std::string(it->value());
+    http::Response answer = handler_(request);
     auto& res = response_;
     res.version(req.version());
     res.keep_alive(false);
-    res.set(http::field::content_type, "text/plain; charset=utf-8");
-    res.set(http::field::cache_control, "no-store");
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      res.result(http::status::method_not_allowed);
-      res.set(http::field::allow, "GET, HEAD");
-      res.body() = "method not allowed\n";
-    } else if (path == "/metrics") {
-      res.result(http::status::ok);
-      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = endpoints_.metrics();
-    } else if (path == "/healthz") {
-      const bool ok = endpoints_.alive();
-      res.result(ok ? http::status::ok : http::status::service_unavailable);
-      res.body() = ok ? "ok\n" : "a worker does not answer\n";
-    } else if (path == "/readyz") {
-      const bool ok = endpoints_.ready();
-      res.result(ok ? http::status::ok : http::status::service_unavailable);
-      res.body() = ok ? "ready\n" : "not accepting allocations (draining or full)\n";
-    } else {
-      res.result(http::status::not_found);
-      res.body() = "not found: try /metrics, /healthz or /readyz\n";
-    }
+    res.result(static_cast<unsigned>(answer.status));
+    res.set(beast_http::field::content_type, answer.content_type);
+    res.set(beast_http::field::cache_control, "no-store");
+    for (const auto& [name, value] : answer.headers) res.set(name, value);
+    res.body() = std::move(answer.body);
     res.prepare_payload();
-    if (req.method() == http::verb::head) res.body().clear();
+    if (req.method() == beast_http::verb::head) res.body().clear();
     stream_.expires_after(kRequestTimeout);
-    http::async_write(stream_, res, [self = shared_from_this()](beast::error_code, std::size_t) {
+    beast_http::async_write(stream_, res, [self = shared_from_this()](beast::error_code, std::size_t) {
       beast::error_code ignored;
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     });
@@ -82,17 +68,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_{kHeaderLimit};
-  http::request_parser<http::empty_body> parser_;
-  http::response<http::string_body> response_;
-  const Endpoints& endpoints_;
+  beast_http::request_parser<beast_http::empty_body> parser_;
+  beast_http::response<beast_http::string_body> response_;
+  const http::Handler& handler_;
   std::atomic<std::size_t>& open_;
 };
 
 }  // namespace
 
 struct HttpServer::Impl {
-  // Sessions still queued when io is destroyed touch endpoints and open: declared first.
-  Endpoints endpoints;
+  // Sessions still queued when io is destroyed touch handler and open: declared first.
+  http::Handler handler;
   std::atomic<std::size_t> open{0};
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
@@ -107,7 +93,7 @@ struct HttpServer::Impl {
           socket.close(ignored);  // over the limit: refuse rather than queue
         } else {
           ++open;
-          std::make_shared<Session>(std::move(socket), endpoints, open)->start();
+          std::make_shared<Session>(std::move(socket), handler, open)->start();
         }
       }
       accept();
@@ -115,9 +101,9 @@ struct HttpServer::Impl {
   }
 };
 
-Result<std::unique_ptr<HttpServer>, std::string> HttpServer::open(const Endpoint& at, Endpoints endpoints) {
+Result<std::unique_ptr<HttpServer>, std::string> HttpServer::open(const Endpoint& at, http::Handler handler) {
   auto impl = std::make_unique<Impl>();
-  impl->endpoints = std::move(endpoints);
+  impl->handler = std::move(handler);
   beast::error_code ec;
   const tcp::endpoint ep = to_tcp(at);
   impl->acceptor.open(ep.protocol(), ec);
@@ -149,4 +135,4 @@ HttpServer::~HttpServer() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-}  // namespace hush::metrics
+}  // namespace hush::net
