@@ -153,6 +153,7 @@ int check_config(const config::Config& c) {
 int run(const config::Config& initial, int argc, const char* const* argv) {
   config::Config c = initial;
   log::set_level(c.log_level);
+  log::set_format(c.log_format);
   // Every allocation holds a socket: use all the descriptors the hard limit allows.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -182,6 +183,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   auto live = std::make_unique<policy::RelayPortRegistry>();
   auto in_use = std::make_unique<policy::RelayPortRegistry>();
   turn::ReservationTable reservations;
+  privacy::Pseudonymizer pseudonyms;
+  std::atomic<bool> pseudonyms_on{c.log_pseudonyms};
   State state;
   state.quotas.set_limits(quota_limits(c));
   state.max_allocations = c.max_allocations;
@@ -200,7 +203,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     wc.server = c.server;
     try {
       state.workers.push_back(std::make_unique<net::Worker>(
-          wc, snapshot, net::Worker::Shared{*live, *in_use, state.quotas, reservations}));
+          wc, snapshot,
+          net::Worker::Shared{*live, *in_use, state.quotas, reservations, pseudonyms, pseudonyms_on}));
     } catch (const std::exception& e) {
       std::cerr << "hush-relay: --listen: " << e.what() << "\n";
       return 2;
@@ -311,6 +315,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     for (auto& w : state.workers) w->reconfigure(next_snapshot, next.server);
     if (credentials) credentials->reconfigure(api_options(next, listen), std::move(next_keys), next_secrets);
     log::set_level(next.log_level);
+    log::set_format(next.log_format);
+    pseudonyms_on = next.log_pseudonyms;
     secrets = std::move(next_secrets);
     c = std::move(next);
     ++state.reloads;

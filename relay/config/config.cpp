@@ -52,6 +52,8 @@ struct Raw {
   std::vector<std::string> allow_peer;
   std::vector<std::string> deny_peer;
   std::string log_level = "info";
+  std::string log_format = "text";
+  bool log_pseudonyms = false;
   std::string default_lifetime = "600";
   std::string max_lifetime = "3600";
   std::string nonce_lifetime = "600";
@@ -90,6 +92,9 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--allow-peer", r.allow_peer, "Allow relaying to this CIDR despite the default deny ranges (repeatable)");
   app.add_option("--deny-peer", r.deny_peer, "Never relay to this CIDR (repeatable)");
   app.add_option("--log-level", r.log_level, "debug, info, warn, error or off")->capture_default_str();
+  app.add_option("--log-format", r.log_format, "text or json (one object per line)")->capture_default_str();
+  app.add_flag("--log-pseudonyms", r.log_pseudonyms,
+               "Name sources and usernames in event lines by a keyed hash (key in memory only, new every 24 h)");
   app.add_option("--default-lifetime", r.default_lifetime, "Allocation lifetime in seconds when the client asks for less")
       ->capture_default_str();
   app.add_option("--max-lifetime", r.max_lifetime, "Longest allocation lifetime in seconds")->capture_default_str();
@@ -176,6 +181,9 @@ Config validate(const Raw& r, const std::string& config_file) {
   c.deny_peer = cidrs("--deny-peer", r.deny_peer);
   if (!log::parse_level(r.log_level, c.log_level))
     throw Invalid{"--log-level", "expected debug, info, warn, error or off, got '" + r.log_level + "'"};
+  if (!log::parse_format(r.log_format, c.log_format))
+    throw Invalid{"--log-format", "expected text or json, got '" + r.log_format + "'"};
+  c.log_pseudonyms = r.log_pseudonyms;
   const auto max_lifetime = number<std::int64_t>("--max-lifetime", r.max_lifetime, 60, 86400);
   const auto default_lifetime = number<std::int64_t>("--default-lifetime", r.default_lifetime, 60, 86400);
   if (default_lifetime > max_lifetime) throw Invalid{"--default-lifetime", "is above --max-lifetime"};

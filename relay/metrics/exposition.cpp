@@ -16,16 +16,9 @@ using prometheus::MetricFamily;
 using prometheus::MetricType;
 using Labels = std::vector<ClientMetric::Label>;
 
-constexpr const char* kDropNames[] = {"malformed",    "no_allocation", "no_permission",
-                                      "unbound_channel", "peer_denied", "rate_limited",
-                                      "amplification", "outbox_full",  "unknown_indication",
-                                      "bandwidth"};
-static_assert(std::size(kDropNames) == static_cast<std::size_t>(turn::Drop::count_));
-constexpr const char* kAuthNames[] = {"missing_attributes", "stale_nonce", "bad_username",
-                                      "expired_credential", "bad_integrity", "wrong_user"};
-static_assert(std::size(kAuthNames) == static_cast<std::size_t>(turn::AuthFail::count_));
-constexpr const char* kRefusalNames[] = {"draining", "over_total", "over_user", "over_source", "no_port"};
-static_assert(std::size(kRefusalNames) == static_cast<std::size_t>(turn::Refusal::count_));
+using turn::kDropNames;
+using turn::kRefusalNames;
+constexpr const auto& kAuthNames = turn::kAuthFailNames;
 constexpr const char* kFamilies[] = {"ipv4", "ipv6"};
 
 class Builder {

@@ -42,6 +42,7 @@ struct Worker::RelaySocketState {
 
 Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared)
     : config_(std::move(config)),
+      events_(shared.pseudonyms, shared.pseudonyms_on),
       outbox_(config_.batch * 2 + 8, (config_.batch * 2 + 8) * turn::Outbox::kMaxResponse),
       tick_(io_),
       buffers_(config_.batch * kSlotSize),
@@ -51,6 +52,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
       config_.relay, shared.ports_in_use, [this](int fd) { relay_opened(fd); }, [this](int fd) { relay_closed(fd); });
   server_ = std::make_unique<turn::Server>(config_.server, std::move(snapshot), *ports_, &shared.live_ports,
                                            &shared.quota, &shared.reservations);
+  server_->set_event_sink(&events_);
   for (const auto& ep : config_.listen) {
     auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
     if (!fd) throw std::runtime_error("cannot listen on " + ep.to_string() + ": " + fd.error());

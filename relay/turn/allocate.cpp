@@ -51,8 +51,14 @@ const Endpoint* Server::alternate_for(const Endpoint& client) const {
   return nullptr;
 }
 
-void Server::refuse_allocate(const Request& r, Refusal why, int code, Outbox& out) {
+void Server::refuse(const Request& r, Refusal why) {
   counters_.refuse(why);
+  report(EventKind::allocation_refused, kRefusalNames[static_cast<std::size_t>(why)], r.tuple.client,
+         r.creds.username);
+}
+
+void Server::refuse_allocate(const Request& r, Refusal why, int code, Outbox& out) {
+  refuse(r, why);
   const Endpoint* alternate = alternate_for(r.tuple.client);
   if (alternate == nullptr) return reply_error(r, code, nullptr, out);
   // RFC 8489 §10: 300 with ALTERNATE-SERVER, integrity-protected like the request. Not
@@ -105,10 +111,10 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
       case QuotaResult::ok: break;
       case QuotaResult::over_total: return refuse_allocate(r, Refusal::over_total, error::insufficient_capacity, out);
       case QuotaResult::over_user:
-        counters_.refuse(Refusal::over_user);
+        refuse(r, Refusal::over_user);
         return reply_error(r, error::allocation_quota_reached, nullptr, out);
       case QuotaResult::over_source:
-        counters_.refuse(Refusal::over_source);
+        refuse(r, Refusal::over_source);
         return reply_error(r, error::allocation_quota_reached, nullptr, out);
     }
   }
@@ -167,6 +173,7 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   allocations_.emplace(r.tuple, std::move(owned));
   schedule(a);
   ++counters_.allocations_created;
+  report(EventKind::allocation_created, {}, a.client.client, a.username);
 
   reply_authenticated(r, &a, out, [&](stun::MessageBuilder& b) {
     if (a.relay_v4) b.add_xor_address(attr::xor_relayed_address, reported(*a.relay_v4));
@@ -192,6 +199,7 @@ void Server::handle_refresh(const Request& r, Allocation& a, Outbox& out) {
     // Deleted now; a retransmission will get 437, which §7.3 tells clients to accept.
     reply_authenticated(r, nullptr, out, [](stun::MessageBuilder& b) { b.add_u32(attr::lifetime, 0); });
     ++counters_.allocations_deleted;
+    report(EventKind::allocation_deleted, {}, a.client.client, a.username);
     return retire(a, r.now);
   }
   const Seconds lifetime =

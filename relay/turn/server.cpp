@@ -113,19 +113,19 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
       case auth::AuthFailure::no_integrity:
         return reply_unauthenticated(r, stun::error::unauthorized, out, true);
       case auth::AuthFailure::missing_attributes:
-        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::missing)];
+        auth_failed(r, AuthFail::missing);
         return reply_unauthenticated(r, stun::error::bad_request, out);
       case auth::AuthFailure::stale_nonce:
-        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::stale_nonce)];
+        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::stale_nonce)];  // routine: not an event
         return reply_unauthenticated(r, stun::error::stale_nonce, out, true);
       case auth::AuthFailure::bad_username:
-        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::bad_username)];
+        auth_failed(r, AuthFail::bad_username);
         break;
       case auth::AuthFailure::expired_credential:
-        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::expired)];
+        auth_failed(r, AuthFail::expired);
         break;
       case auth::AuthFailure::bad_integrity:
-        ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::bad_integrity)];
+        auth_failed(r, AuthFail::bad_integrity);
         break;
     }
     return reply_unauthenticated(r, stun::error::unauthorized, out, true);
@@ -139,7 +139,7 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
   if (method == Method::allocate) return handle_allocate(r, out);
   if (a == nullptr) return reply_error(r, stun::error::allocation_mismatch, nullptr, out);
   if (a->username != r.creds.username) {
-    ++counters_.auth_failures[static_cast<std::size_t>(AuthFail::wrong_user)];
+    auth_failed(r, AuthFail::wrong_user);
     return reply_error(r, stun::error::wrong_credentials, nullptr, out);
   }
   switch (method) {
@@ -147,6 +147,17 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
     case Method::create_permission: return handle_create_permission(r, *a, out);
     default: return handle_channel_bind(r, *a, out);
   }
+}
+
+void Server::report(EventKind kind, std::string_view reason, const Endpoint& client, std::string_view username) {
+  if (events_ != nullptr) events_->on_event(Event{kind, reason, client, username});
+}
+
+void Server::auth_failed(const Request& r, AuthFail why) {
+  ++counters_.auth_failures[static_cast<std::size_t>(why)];
+  const auto user = r.msg.find_text(attr::username);
+  report(EventKind::auth_failed, kAuthFailNames[static_cast<std::size_t>(why)], r.tuple.client,
+         user ? *user : std::string_view{});
 }
 
 void Server::handle_binding(const Request& r, Outbox& out) {
@@ -243,6 +254,7 @@ void Server::on_timer(const Now& now) {
     if (when != a.scheduled) continue;  // superseded by an earlier deadline
     if (a.expires <= now.mono) {
       ++counters_.allocations_expired;
+      report(EventKind::allocation_expired, {}, a.client.client, a.username);
       retire(a, now);
       continue;
     }

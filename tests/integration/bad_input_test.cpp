@@ -2,6 +2,12 @@
 // no amplification, floods rate-limited.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
 #include "relay_process.hpp"
 
 using namespace hush;
@@ -104,21 +110,77 @@ TEST(BadInput, UnauthenticatedAnswersNeverExceedThreeTimesTheRequest) {
   }
 }
 
+namespace {
+// Everything that would identify the call's parties; none of it may reach a log line.
+std::vector<std::string> identifying(LiveCall& call, UdpSocket& stranger, TurnClient& intruder) {
+  return {call.client.socket().local().to_string(), std::to_string(call.client.socket().local().port),
+          call.peer.local().to_string(), std::to_string(call.peer.local().port), call.client.relayed().to_string(),
+          std::to_string(call.client.relayed().port), stranger.local().to_string(),
+          std::to_string(stranger.local().port), std::to_string(intruder.socket().local().port),
+          std::string(":integration"), std::string("127.0.0.1")};
+}
+
+// Real traffic with events of every kind: an allocation, a call, a stranger without
+// credentials, a wrong password, a deletion.
+void exercise(Relay& relay, LiveCall& call, UdpSocket& stranger, TurnClient& intruder) {
+  ASSERT_TRUE(call.works());
+  stranger.send_to(relay.endpoint(), build(stun::Method::allocate, stun::Class::request, random_tid(), udp_transport()));
+  (void)stranger.receive(std::chrono::milliseconds(300));
+  EXPECT_FALSE(intruder.allocate());
+  ASSERT_TRUE(call.client.transact(stun::Method::refresh, [](auto& b) { b.add_u32(stun::attr::lifetime, 0); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+}  // namespace
+
 TEST(Privacy, DebugLogsHoldNoAddressPortOrUsername) {
   Relay relay({"--threads", "2"});  // the test relay always runs with --log-level debug
   {
     LiveCall call(relay);
-    ASSERT_TRUE(call.works());
     UdpSocket stranger;
-    stranger.send_to(relay.endpoint(), build(stun::Method::allocate, stun::Class::request, random_tid(), udp_transport()));
-    (void)stranger.receive(std::chrono::milliseconds(300));
+    TurnClient intruder(relay.endpoint(), relay.credential_username(), "wrong-password");
+    exercise(relay, call, stranger, intruder);
     const std::string out = relay.process().output();
-    for (const std::string& secret_bit :
-         {call.client.socket().local().to_string(), std::to_string(call.client.socket().local().port),
-          call.peer.local().to_string(), std::to_string(call.peer.local().port), call.client.relayed().to_string(),
-          std::to_string(call.client.relayed().port), stranger.local().to_string(),
-          std::string(":integration")})
-      EXPECT_EQ(out.find(secret_bit), std::string::npos) << "log shows " << secret_bit << ":\n" << out;
+    // The events are there (so this test looks at real log lines) ...
+    for (const char* event : {"allocation created", "authentication failed reason=bad_integrity", "allocation deleted"})
+      EXPECT_NE(out.find(event), std::string::npos) << event << " missing:\n" << out;
+    // ... and name nobody: no pseudonyms either, unless asked for.
+    for (const auto& bit : identifying(call, stranger, intruder))
+      EXPECT_EQ(out.find(bit), std::string::npos) << "log shows " << bit << ":\n" << out;
+    EXPECT_EQ(out.find("source="), std::string::npos) << out;
   }
   EXPECT_EQ(relay.process().stop(), 0);
+}
+
+TEST(Privacy, PseudonymsFollowOneSourceInJsonLogs) {
+  Relay relay({"--threads", "2", "--log-format", "json", "--log-pseudonyms"});
+  LiveCall call(relay);
+  UdpSocket stranger;
+  TurnClient intruder(relay.endpoint(), relay.credential_username(), "wrong-password");
+  exercise(relay, call, stranger, intruder);
+  const std::string out = relay.process().output();
+  for (const auto& bit : identifying(call, stranger, intruder))
+    EXPECT_EQ(out.find(bit), std::string::npos) << "log shows " << bit << ":\n" << out;
+  // Every line is one JSON object with ts, level and msg.
+  std::istringstream lines(out);
+  const std::regex object(R"(\{"ts":"[0-9T:Z-]+","level":"[a-z]+","msg":"[^"]*"(,"[a-z]+":"[^"]*")*\})");
+  std::map<std::string, std::set<std::string>> sources;  // event -> source pseudonyms
+  std::set<std::string> users;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;  // the relay's own stdout (none with a secret file)
+    EXPECT_TRUE(std::regex_match(line, object)) << line;
+    std::smatch m;
+    if (std::regex_search(line, m, std::regex(R"re("msg":"([^"]+)".*"source":"(s-[a-z2-7]{12})","user":"(u-[a-z2-7]{12})")re"))) {
+      sources[m[1]].insert(m[2]);
+      users.insert(m[3]);
+    }
+  }
+  // The call's client and the intruder share 127.0.0.1: one source pseudonym for all their
+  // events, and one user pseudonym for the one username they both used.
+  ASSERT_TRUE(sources.count("allocation created")) << out;
+  ASSERT_TRUE(sources.count("authentication failed")) << out;
+  ASSERT_TRUE(sources.count("allocation deleted")) << out;
+  EXPECT_EQ(sources["allocation created"], sources["authentication failed"]);
+  EXPECT_EQ(sources["allocation created"], sources["allocation deleted"]);
+  EXPECT_EQ(sources["allocation created"].size(), 1u);
+  EXPECT_EQ(users.size(), 1u);
 }

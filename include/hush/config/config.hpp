@@ -30,6 +30,8 @@ struct Config {
   std::vector<policy::Cidr> allow_peer;
   std::vector<policy::Cidr> deny_peer;
   log::Level log_level = log::Level::info;
+  log::Format log_format = log::Format::text;
+  bool log_pseudonyms = false;
   std::int64_t nonce_lifetime = 600;
   std::size_t max_allocations = 100000;
   std::size_t user_quota = 100;

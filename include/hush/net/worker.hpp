@@ -16,6 +16,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "hush/net/event_log.hpp"
 #include "hush/net/relay_ports.hpp"
 #include "hush/turn/server.hpp"
 
@@ -38,6 +39,8 @@ class Worker {
     policy::RelayPortRegistry& ports_in_use;
     turn::Quotas& quota;
     turn::ReservationTable& reservations;
+    privacy::Pseudonymizer& pseudonyms;      // for log lines, with --log-pseudonyms
+    const std::atomic<bool>& pseudonyms_on;
   };
   Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared);
   ~Worker();
@@ -85,6 +88,7 @@ class Worker {
   std::vector<std::unique_ptr<boost::asio::ip::udp::socket>> listeners_;
   std::vector<RelaySocketState*> relays_by_fd_;
   std::unique_ptr<RelayPorts> ports_;
+  EventLog events_;
   std::unique_ptr<turn::Server> server_;
   turn::Outbox outbox_;
   boost::asio::steady_timer tick_;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <iterator>
 
 namespace hush::turn {
 
@@ -25,6 +26,17 @@ enum class AuthFail : std::uint8_t { missing, stale_nonce, bad_username, expired
 
 // Why an Allocate was turned away before any port was opened.
 enum class Refusal : std::uint8_t { draining, over_total, over_user, over_source, no_port, count_ };
+
+// Names for metrics labels and log lines, in enum order.
+inline constexpr const char* kDropNames[] = {"malformed",       "no_allocation", "no_permission", "unbound_channel",
+                                             "peer_denied",     "rate_limited",  "amplification", "outbox_full",
+                                             "unknown_indication", "bandwidth"};
+static_assert(std::size(kDropNames) == static_cast<std::size_t>(Drop::count_));
+inline constexpr const char* kAuthFailNames[] = {"missing_attributes", "stale_nonce",   "bad_username",
+                                                 "expired_credential", "bad_integrity", "wrong_user"};
+static_assert(std::size(kAuthFailNames) == static_cast<std::size_t>(AuthFail::count_));
+inline constexpr const char* kRefusalNames[] = {"draining", "over_total", "over_user", "over_source", "no_port"};
+static_assert(std::size(kRefusalNames) == static_cast<std::size_t>(Refusal::count_));
 
 // Upper bounds, in seconds, of the allocation lifetime histogram (the last bucket is +Inf).
 inline constexpr std::array<double, 8> kLifetimeBounds{10, 60, 300, 600, 1800, 3600, 7200, 86400};

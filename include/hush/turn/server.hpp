@@ -17,6 +17,7 @@
 #include "hush/stun/message.hpp"
 #include "hush/turn/allocation.hpp"
 #include "hush/turn/counters.hpp"
+#include "hush/turn/events.hpp"
 #include "hush/turn/expiry_queue.hpp"
 #include "hush/turn/outbox.hpp"
 #include "hush/turn/port_allocator.hpp"
@@ -74,6 +75,8 @@ class Server {
   // Draining: Allocates are turned away (300 to an alternate, else 508); everything else,
   // Refresh included, goes on as before.
   void set_draining(bool on) { draining_ = on; }
+  // Where allocation and authentication events go (logging); none by default.
+  void set_event_sink(EventSink* sink) { events_ = sink; }
   bool draining() const { return draining_; }
 
   // A datagram from a client on listener `listener`.
@@ -119,6 +122,9 @@ class Server {
   void refuse_allocate(const Request& r, Refusal why, int code, Outbox& out);
   const Endpoint* alternate_for(const Endpoint& client) const;
   void retire(Allocation& a, const Now& now);  // observes the lifetime, then removes
+  void refuse(const Request& r, Refusal why);   // counts and reports
+  void auth_failed(const Request& r, AuthFail why);
+  void report(EventKind kind, std::string_view reason, const Endpoint& client, std::string_view username);
 
   bool within_cap(ByteBucket& b, std::size_t bytes, const Now& now) const {
     return options_.bandwidth_cap == 0 || b.take(bytes, options_.bandwidth_cap, now.mono_ns());
@@ -136,6 +142,7 @@ class Server {
   policy::RelayPortRegistry* live_ports_;
   Quotas* quota_;
   bool draining_ = false;
+  EventSink* events_ = nullptr;
   policy::PrefixRateLimiter unauth_limiter_;
 
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>> allocations_;

@@ -161,3 +161,37 @@ TEST(Quotas, LimitsChangeLiveAndReleaseForgetsAddresses) {
   q.release("nobody", a);  // never below zero
   EXPECT_EQ(q.total(), 0u);
 }
+
+namespace {
+struct RecordingSink : turn::EventSink {
+  std::vector<std::string> lines;
+  void on_event(const turn::Event& e) override {
+    lines.push_back(std::to_string(static_cast<int>(e.kind)) + " " + std::string(e.reason) + " " +
+                    e.client.to_string() + " " + std::string(e.username));
+  }
+};
+}  // namespace
+
+TEST_F(TurnFixture, EventsReportAllocationsRefusalsAndFailedAuthenticationNeverPackets) {
+  RecordingSink sink;
+  limits.per_source = 1;
+  start();
+  server->set_event_sink(&sink);
+  const auto handle = allocate();
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4000, "8.8.8.8:7000")).error_code(), 0);
+  for (int i = 0; i < 100; ++i) {  // relayed packets are not events
+    deliver(test::channel_data(0x4000, "media"));
+    from_peer(handle, *Endpoint::parse("8.8.8.8:7000"), "media");
+  }
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport(), *Endpoint::parse("192.0.2.1:2")).error_code(), 486);
+  auto wrong = creds(kOther);
+  wrong.password = "wrong";
+  deliver(test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport(), &wrong),
+          kOther);
+  advance(std::chrono::seconds(601));
+  ASSERT_EQ(sink.lines.size(), 4u);
+  EXPECT_EQ(sink.lines[0], "0  192.0.2.1:40000 " + username);            // created
+  EXPECT_EQ(sink.lines[1], "3 over_source 192.0.2.1:2 " + username);     // refused
+  EXPECT_EQ(sink.lines[2], "4 bad_integrity 192.0.2.50:40000 " + username);  // authentication failed
+  EXPECT_EQ(sink.lines[3], "1  192.0.2.1:40000 " + username);            // expired
+}
