@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "hush/auth/rest_credential.hpp"
+#include "hush/stun/channel_data.hpp"
 #include "relay_process.hpp"
 
 using namespace hush;
@@ -183,4 +186,61 @@ TEST(Privacy, PseudonymsFollowOneSourceInJsonLogs) {
   EXPECT_EQ(sources["allocation created"], sources["allocation deleted"]);
   EXPECT_EQ(sources["allocation created"].size(), 1u);
   EXPECT_EQ(users.size(), 1u);
+}
+
+// The seeds' Wireshark test, automated: SRTP, SRTCP, ZRTP, DTLS and STUN-looking payloads of
+// many sizes cross the relay both ways, over a channel and as Send/Data indications, and
+// leave byte for byte as they entered.
+TEST(Privacy, MediaPayloadsLeaveByteIdentical) {
+  Relay relay({"--threads", "2"});
+  std::mt19937 rng(20261122);
+  auto random_bytes = [&](std::size_t n) {
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng() & 0xFF);
+    return s;
+  };
+  auto with_prefix = [&](std::string prefix, std::size_t n) { return prefix + random_bytes(n - prefix.size()); };
+  std::vector<std::pair<std::string, std::string>> payloads = {
+      {"SRTP", with_prefix("\x80\x6f\x12\x34\x00\x01\x02\x03\xde\xad\xbe\xef", 172)},
+      {"SRTCP", with_prefix(std::string("\x81\xc8\x00\x0c", 4), 80)},
+      {"ZRTP", with_prefix(std::string("\x10\x00\x00\x07ZRTP", 8), 116)},  // magic cookie 0x5A525450
+      {"DTLS handshake", with_prefix(std::string("\x16\xfe\xfd\x00\x00", 5), 230)},
+      {"DTLS application data", with_prefix(std::string("\x17\xfe\xfd\x00\x01", 5), 1199)},
+      {"STUN-looking", with_prefix(std::string("\x00\x01\x00\x08\x21\x12\xa4\x42", 8), 28)},
+      {"ChannelData-looking", with_prefix(std::string("\x40\x00\x00\x10", 4), 20)},
+      {"one byte", random_bytes(1)},
+      {"three bytes", random_bytes(3)},
+      {"large", random_bytes(8000)},
+  };
+  LiveCall call(relay);  // a channel
+  ASSERT_TRUE(call.works());
+  UdpSocket peer2;
+  TurnClient indications(relay.endpoint(), relay.credential_username(),
+                         auth::rest_password(relay.secret, relay.credential_username()));
+  ASSERT_TRUE(indications.allocate());
+  ASSERT_TRUE(indications.create_permission(peer2.local()));
+  for (const auto& [what, p] : payloads) {
+    // Client to peer over the channel, and back as ChannelData.
+    call.client.send_channel(0x4000, p);
+    auto at_peer = call.peer.receive(std::chrono::seconds(2));
+    ASSERT_TRUE(at_peer) << what;
+    EXPECT_EQ(as_text(*at_peer), p) << what << " changed on its way to the peer";
+    call.peer.send_to(call.client.relayed(), as_bytes(p));
+    auto back = call.client.socket().receive(std::chrono::seconds(2));
+    ASSERT_TRUE(back) << what;
+    auto cd = stun::parse_channel_data(*back);
+    ASSERT_TRUE(cd) << what;
+    EXPECT_EQ(as_text(cd->payload), p) << what << " changed on its way to the client";
+    // The same as Send and Data indications.
+    indications.send_indication(peer2.local(), p);
+    auto at_peer2 = peer2.receive(std::chrono::seconds(2));
+    ASSERT_TRUE(at_peer2) << what;
+    EXPECT_EQ(as_text(*at_peer2), p) << what << " changed in a Send indication";
+    peer2.send_to(indications.relayed(), as_bytes(p));
+    auto data = indications.socket().receive(std::chrono::seconds(2));
+    ASSERT_TRUE(data) << what;
+    auto m = stun::MessageView::parse(*data);
+    ASSERT_TRUE(m) << what;
+    EXPECT_EQ(as_text(*m->find(stun::attr::data)), p) << what << " changed in a Data indication";
+  }
 }

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,7 @@ inline stun::TransactionId random_tid() {
 inline std::vector<std::byte> build(stun::Method m, stun::Class c, const stun::TransactionId& tid,
                                     const std::function<void(stun::MessageBuilder&)>& attrs,
                                     const LongTermAuth* auth = nullptr, bool fingerprint = false) {
-  std::vector<std::byte> buf(4096);
+  std::vector<std::byte> buf(65536);
   stun::MessageBuilder b(buf, m, c, tid.data());
   if (attrs) attrs(b);
   if (auth != nullptr) {
@@ -43,7 +44,9 @@ inline std::vector<std::byte> build(stun::Method m, stun::Class c, const stun::T
     else b.add_integrity(key);
   }
   if (fingerprint) b.add_fingerprint();
-  buf.resize(b.finish()->size());
+  auto message = b.finish();
+  if (!message) throw std::length_error("test STUN message does not fit in 64 KiB");
+  buf.resize(message->size());
   return buf;
 }
 
