@@ -57,6 +57,14 @@ std::shared_ptr<const turn::Snapshot> make_snapshot(const config::Config& c, aut
       policy::PeerPolicy(peer_policy_config(c), &live)});
 }
 
+net::StreamOptions stream_options(const config::Config& c) {
+  net::StreamOptions o;
+  o.handshake_timeout = std::chrono::seconds(c.stream_handshake_timeout);
+  o.idle_timeout = std::chrono::seconds(c.stream_idle_timeout);
+  o.send_buffer = c.stream_send_buffer;
+  return o;
+}
+
 turn::QuotaLimits quota_limits(const config::Config& c) {
   return turn::QuotaLimits{c.max_allocations, c.user_quota, c.source_quota};
 }
@@ -71,7 +79,13 @@ std::vector<std::string> api_uris(const config::Config& c, const std::vector<End
     if (!ep.ip.is_v4() && c.external_v6) ep.ip = *c.external_v6;
     reported.push_back(ep);
   }
-  return config::turn_uris(reported);
+  std::vector<Endpoint> reported_tls;
+  for (auto ep : c.tls_listen) {
+    if (ep.ip.is_v4() && c.external_v4) ep.ip = *c.external_v4;
+    if (!ep.ip.is_v4() && c.external_v6) ep.ip = *c.external_v6;
+    reported_tls.push_back(ep);
+  }
+  return config::turn_uris(reported, reported_tls);
 }
 
 api::ApiOptions api_options(const config::Config& c, const std::vector<Endpoint>& listen) {
@@ -116,7 +130,13 @@ struct State {
     for (auto& w : workers) {
       auto st = w->stats(kStatsTimeout);
       metrics::WorkerSample ws;
-      if (st) ws = metrics::WorkerSample{st->counters, st->gauges, st->cpu_seconds};
+      if (st) {
+        ws = metrics::WorkerSample{st->counters, st->gauges, st->cpu_seconds, {}};
+        ws.streams = metrics::StreamSample{st->streams.accepted,         st->streams.refused,
+                                           st->streams.closed_idle,      st->streams.closed_malformed,
+                                           st->streams.handshake_failures, st->streams.slow_reader_drops,
+                                           st->connections};
+      }
       s.workers.push_back(ws);
     }
     return metrics::serialize(metrics::families(s));
@@ -186,6 +206,16 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   privacy::Pseudonymizer pseudonyms;
   std::atomic<bool> pseudonyms_on{c.log_pseudonyms};
   State state;
+  net::ConnectionLimits connections(c.max_connections, c.max_connections_per_source);
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  if (!c.tls_listen.empty()) {
+    auto made = net::make_tls_context(c.cert_file, c.key_file);
+    if (!made) {
+      std::cerr << "hush-relay: --cert/--key: " << made.error() << "\n";
+      return 2;
+    }
+    tls = std::move(*made);
+  }
   state.quotas.set_limits(quota_limits(c));
   state.max_allocations = c.max_allocations;
   auto nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(c.nonce_lifetime));
@@ -199,12 +229,15 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   for (unsigned i = 0; i < c.threads; ++i) {
     net::WorkerConfig wc;
     wc.listen = listen;
+    wc.tls_listen = c.tls_listen;
+    wc.streams = stream_options(c);
     wc.relay = net::RelayPortsConfig{c.relay_v4, c.relay_v6, c.relay_port_min, c.relay_port_max, i, c.threads};
     wc.server = c.server;
     try {
       state.workers.push_back(std::make_unique<net::Worker>(
           wc, snapshot,
-          net::Worker::Shared{*live, *in_use, state.quotas, reservations, pseudonyms, pseudonyms_on}));
+          net::Worker::Shared{*live, *in_use, state.quotas, reservations, pseudonyms, pseudonyms_on, connections},
+          tls));
     } catch (const std::exception& e) {
       std::cerr << "hush-relay: --listen: " << e.what() << "\n";
       return 2;
@@ -249,13 +282,14 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   if (api_http) api_http->start();
 
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
-            " UDP listen addresses" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
+            " UDP/TCP listen addresses, " + std::to_string(c.tls_listen.size()) +
+            " TLS" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
   if (generated) {
     // The safe default run: a secret that lives only in this process, and a credential for it.
     auto cred = auth::mint_credential(secrets, unix_now(), 3600);
     std::cout << "No --secret-file given: generated a secret for this run only.\n"
-              << "Credential (valid 1 hour): " << auth::credential_json(cred, 3600, config::turn_uris(listen)) << "\n";
-    for (const auto& uri : config::turn_uris(listen))
+              << "Credential (valid 1 hour): " << auth::credential_json(cred, 3600, config::turn_uris(listen, c.tls_listen)) << "\n";
+    for (const auto& uri : config::turn_uris(listen, c.tls_listen))
       std::cout << "TURN URI: " << uri << "  username: " << cred.username << "  password: " << cred.password << "\n";
     std::cout << std::flush;
   }
@@ -283,6 +317,16 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
       }
       next_secrets = std::move(*loaded);
     }
+    std::shared_ptr<boost::asio::ssl::context> next_tls;
+    if (tls) {
+      auto made = net::make_tls_context(next.cert_file, next.key_file);
+      if (!made) {
+        log::error("SIGHUP: --cert/--key: " + made.error() + "; the running configuration is kept");
+        ++state.reload_failures;
+        return;
+      }
+      next_tls = std::move(*made);
+    }
     auth::SecretSet next_keys;
     if (credentials) {
       auto keys = auth::SecretSet::load_file(next.api_key_file);
@@ -306,13 +350,20 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     next.threads = c.threads;
     next.metrics = c.metrics;
     next.api = c.api;
+    next.tls_listen = c.tls_listen;
     if (generated) next.secret_file.clear();
     if (next.nonce_lifetime != c.nonce_lifetime)
       nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(next.nonce_lifetime));
     auto next_snapshot = make_snapshot(next, next_secrets, nonces, *live);
     state.quotas.set_limits(quota_limits(next));
     state.max_allocations = next.max_allocations;
-    for (auto& w : state.workers) w->reconfigure(next_snapshot, next.server);
+    for (auto& w : state.workers) {
+      w->reconfigure(next_snapshot, next.server);
+      w->set_stream_options(stream_options(next));
+      if (next_tls) w->set_tls_context(next_tls);
+    }
+    connections.set(next.max_connections, next.max_connections_per_source);
+    if (next_tls) tls = next_tls;
     if (credentials) credentials->reconfigure(api_options(next, listen), std::move(next_keys), next_secrets);
     log::set_level(next.log_level);
     log::set_format(next.log_format);

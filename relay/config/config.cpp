@@ -43,6 +43,14 @@ std::vector<policy::Cidr> cidrs(const std::string& option, const std::vector<std
 // Raw option values as CLI11 fills them; validated into Config afterwards.
 struct Raw {
   std::vector<std::string> listen{"127.0.0.1:3478"};
+  std::vector<std::string> tls_listen;
+  std::string cert;
+  std::string key;
+  std::string max_connections = "20000";
+  std::string max_connections_per_source = "100";
+  std::string stream_handshake_timeout = "10";
+  std::string stream_idle_timeout = "600";
+  std::string stream_send_buffer = "262144";
   std::vector<std::string> relay_ip;
   std::vector<std::string> external_ip;
   std::string relay_ports = "49152-65535";
@@ -78,6 +86,23 @@ struct Raw {
 
 void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--listen", r.listen, "UDP address to serve STUN/TURN on, IP:PORT or [IPv6]:PORT (repeatable)")
+      ->capture_default_str();
+  app.add_option("--tls-listen", r.tls_listen, "TCP address for TURN over TLS, IP:PORT (repeatable; needs --cert and --key)");
+  app.add_option("--cert", r.cert, "PEM certificate chain for TLS (re-read on SIGHUP)");
+  app.add_option("--key", r.key, "PEM private key for TLS (re-read on SIGHUP)");
+  app.add_option("--max-connections", r.max_connections, "TCP and TLS connections in total (0: unlimited)")
+      ->capture_default_str();
+  app.add_option("--max-connections-per-source", r.max_connections_per_source,
+                 "TCP and TLS connections per client IP address (0: unlimited)")
+      ->capture_default_str();
+  app.add_option("--stream-handshake-timeout", r.stream_handshake_timeout,
+                 "Seconds a new TCP or TLS connection has to finish TLS and send its first message")
+      ->capture_default_str();
+  app.add_option("--stream-idle-timeout", r.stream_idle_timeout,
+                 "Seconds a TCP or TLS connection may stay silent before it is closed")
+      ->capture_default_str();
+  app.add_option("--stream-send-buffer", r.stream_send_buffer,
+                 "Bytes queued per TCP or TLS connection for a slow reader; beyond it packets are dropped")
       ->capture_default_str();
   app.add_option("--relay-ip", r.relay_ip,
                  "Address relayed sockets bind to, one per family (repeatable; default: the listen address)");
@@ -142,6 +167,24 @@ Config validate(const Raw& r, const std::string& config_file) {
     if (!ep || ep->port == 0) throw Invalid{"--listen", "expected IP:PORT or [IPv6]:PORT, got '" + s + "'"};
     c.listen.push_back(*ep);
   }
+  for (const auto& s : r.tls_listen) {
+    auto ep = Endpoint::parse(s);
+    if (!ep || ep->port == 0) throw Invalid{"--tls-listen", "expected IP:PORT or [IPv6]:PORT, got '" + s + "'"};
+    for (const auto& l : c.listen)
+      if (l.port == ep->port && (l.ip == ep->ip || l.ip.is_unspecified() || ep->ip.is_unspecified()))
+        throw Invalid{"--tls-listen", "port " + std::to_string(ep->port) + " is taken by --listen (TCP)"};
+    c.tls_listen.push_back(*ep);
+  }
+  if (!c.tls_listen.empty() && (r.cert.empty() || r.key.empty()))
+    throw Invalid{r.cert.empty() ? "--cert" : "--key", "required with --tls-listen"};
+  c.cert_file = r.cert;
+  c.key_file = r.key;
+  c.max_connections = number<std::size_t>("--max-connections", r.max_connections, 0, 10000000);
+  c.max_connections_per_source =
+      number<std::size_t>("--max-connections-per-source", r.max_connections_per_source, 0, 10000000);
+  c.stream_handshake_timeout = number<std::int64_t>("--stream-handshake-timeout", r.stream_handshake_timeout, 1, 600);
+  c.stream_idle_timeout = number<std::int64_t>("--stream-idle-timeout", r.stream_idle_timeout, 10, 86400);
+  c.stream_send_buffer = number<std::size_t>("--stream-send-buffer", r.stream_send_buffer, 65536 + 64, 64 << 20);
   for (const auto& s : r.relay_ip) {
     IpAddress a = ip("--relay-ip", s);
     if (a.is_unspecified()) throw Invalid{"--relay-ip", "must be a concrete address, got '" + s + "'"};
@@ -244,12 +287,13 @@ Config validate(const Raw& r, const std::string& config_file) {
 
 }  // namespace
 
-std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen) {
+std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen, const std::vector<Endpoint>& tls_listen) {
   std::vector<std::string> out;
-  for (const auto& ep : listen) {
-    if (ep.ip.is_unspecified()) continue;
-    out.push_back("turn:" + ep.to_string() + "?transport=udp");
-  }
+  for (const char* transport : {"udp", "tcp"})
+    for (const auto& ep : listen)
+      if (!ep.ip.is_unspecified()) out.push_back("turn:" + ep.to_string() + "?transport=" + transport);
+  for (const auto& ep : tls_listen)
+    if (!ep.ip.is_unspecified()) out.push_back("turns:" + ep.to_string() + "?transport=tcp");
   return out;
 }
 
@@ -262,6 +306,7 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.threads != b.threads) changed.push_back("--threads");
   if (a.metrics != b.metrics) changed.push_back("--metrics");
   if (a.api != b.api) changed.push_back("--api");
+  if (a.tls_listen != b.tls_listen) changed.push_back("--tls-listen");
   if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
   return changed;
 }

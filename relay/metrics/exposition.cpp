@@ -76,8 +76,11 @@ std::vector<MetricFamily> families(const RelaySample& s) {
   for (const auto& [code, n] : s.api_responses) Builder::add(api, n, {{"code", std::to_string(code)}});
 
   // Active state, by transport and address family.
-  auto& active = b.family("hush_allocations_active", "Allocations alive now", MetricType::Gauge);
-  Builder::add(active, sum(s, [](const WorkerSample& w) { return w.gauges.allocations; }), {{"transport", "udp"}});
+  auto& active = b.family("hush_allocations_active", "Allocations alive now, by client transport", MetricType::Gauge);
+  constexpr const char* kTransports[] = {"udp", "tcp", "tls"};
+  for (std::size_t t = 0; t < 3; ++t)
+    Builder::add(active, sum(s, [t](const WorkerSample& w) { return w.gauges.allocations_by_transport[t]; }),
+                 {{"transport", kTransports[t]}});
   auto& relayed = b.family("hush_relayed_addresses_active",
                            "Relayed transport addresses alive now (a dual-stack allocation has two)",
                            MetricType::Gauge);
@@ -99,6 +102,8 @@ std::vector<MetricFamily> families(const RelaySample& s) {
            MetricType::Counter, [](const WorkerSample& w) { return w.counters.allocations_expired; });
   b.summed(s, "hush_allocations_deleted_total", "Allocations deleted by their client (Refresh with lifetime 0)",
            MetricType::Counter, [](const WorkerSample& w) { return w.counters.allocations_deleted; });
+  b.summed(s, "hush_allocations_closed_total", "Allocations ended because their TCP or TLS connection closed",
+           MetricType::Counter, [](const WorkerSample& w) { return w.counters.allocations_closed; });
   b.summed(s, "hush_allocations_redirected_total", "Allocates answered 300 with an ALTERNATE-SERVER",
            MetricType::Counter, [](const WorkerSample& w) { return w.counters.allocations_redirected; });
   auto& refused = b.family("hush_allocations_refused_total", "Allocates turned away, by reason", MetricType::Counter);
@@ -154,6 +159,22 @@ std::vector<MetricFamily> families(const RelaySample& s) {
     const double n = sum(s, [code](const WorkerSample& w) { return w.counters.error_responses[code]; });
     if (n > 0) Builder::add(errors, n, {{"code", std::to_string(code)}});
   }
+
+  // TCP and TLS connections.
+  Builder::add(b.family("hush_stream_connections_active", "TCP and TLS connections open now", MetricType::Gauge),
+               sum(s, [](const WorkerSample& w) { return w.streams.active; }));
+  b.summed(s, "hush_stream_accepted_total", "TCP and TLS connections accepted", MetricType::Counter,
+           [](const WorkerSample& w) { return w.streams.accepted; });
+  b.summed(s, "hush_stream_refused_total", "Connections refused by --max-connections(-per-source)",
+           MetricType::Counter, [](const WorkerSample& w) { return w.streams.refused; });
+  auto& closed = b.family("hush_stream_closed_total", "Connections the relay closed, by reason", MetricType::Counter);
+  Builder::add(closed, sum(s, [](const WorkerSample& w) { return w.streams.closed_timeout; }), {{"reason", "timeout"}});
+  Builder::add(closed, sum(s, [](const WorkerSample& w) { return w.streams.closed_malformed; }), {{"reason", "malformed"}});
+  Builder::add(closed, sum(s, [](const WorkerSample& w) { return w.streams.tls_handshake_failures; }),
+               {{"reason", "tls_handshake"}});
+  b.summed(s, "hush_stream_slow_reader_drops_total",
+           "Packets dropped because a connection's send buffer was full (a client that does not read)",
+           MetricType::Counter, [](const WorkerSample& w) { return w.streams.slow_reader_drops; });
 
   // Per worker: only the index, a small fixed set.
   auto& wpackets = b.family("hush_worker_packets_total", "Packets relayed by each worker, both directions",

@@ -40,7 +40,8 @@ struct Worker::RelaySocketState {
   RelaySocketState(asio::io_context& io, udp protocol, int native) : socket(io, protocol, native), fd(native) {}
 };
 
-Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared)
+Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared,
+               std::shared_ptr<boost::asio::ssl::context> tls)
     : config_(std::move(config)),
       events_(shared.pseudonyms, shared.pseudonyms_on),
       outbox_(config_.batch * 2 + 8, (config_.batch * 2 + 8) * turn::Outbox::kMaxResponse),
@@ -58,10 +59,16 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
     if (!fd) throw std::runtime_error("cannot listen on " + ep.to_string() + ": " + fd.error());
     listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
   }
+  streams_ = std::make_unique<StreamHub>(
+      io_, *server_, outbox_, [this] { flush(); }, [this] { return now(); }, config_.streams, shared.connections);
+  streams_->set_tls_context(std::move(tls));
+  for (const auto& ep : config_.listen) streams_->listen(ep, false);
+  for (const auto& ep : config_.tls_listen) streams_->listen(ep, true);
 }
 
 Worker::~Worker() {
   // Close every relayed socket through the TURN core, then let aborted handlers free state.
+  streams_->close_all();
   server_->clear();
   for (auto& l : listeners_) l->close();
   tick_.cancel();
@@ -77,6 +84,7 @@ turn::Now Worker::now() const {
 
 void Worker::run() {
   for (std::size_t i = 0; i < listeners_.size(); ++i) arm_listener(i);
+  streams_->start();
   on_tick();
   io_.run();
 }
@@ -99,6 +107,14 @@ void Worker::reconfigure(std::shared_ptr<const turn::Snapshot> s, const turn::Se
   });
 }
 
+void Worker::set_tls_context(std::shared_ptr<boost::asio::ssl::context> tls) {
+  asio::post(io_, [this, tls = std::move(tls)]() mutable { streams_->set_tls_context(std::move(tls)); });
+}
+
+void Worker::set_stream_options(const StreamOptions& o) {
+  asio::post(io_, [this, o] { streams_->set_options(o); });
+}
+
 void Worker::set_draining(bool on) {
   asio::post(io_, [this, on] { server_->set_draining(on); });
 }
@@ -111,6 +127,8 @@ std::optional<Worker::Stats> Worker::stats(std::chrono::milliseconds timeout) {
     Stats st;
     st.counters = server_->counters();
     st.gauges = server_->gauges(std::chrono::steady_clock::now());
+    st.streams = streams_->counters();
+    st.connections = streams_->connections();
     timespec cpu{};
     if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
       st.cpu_seconds = static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9;
@@ -228,6 +246,12 @@ void Worker::flush() {
     // One sendmmsg per run of datagrams leaving the same socket.
     const auto via = items[i].via;
     const auto sock = items[i].socket;
+    if (via == turn::Transmit::Via::listener && sock >= turn::kTcpListenerBase) {
+      // A stream client: framed into its connection's buffer (dropped when that is full).
+      streams_->send(items[i]);
+      ++i;
+      continue;
+    }
     std::size_t n = 0;
     while (i + n < items.size() && n < kMax && items[i + n].via == via && items[i + n].socket == sock) {
       const auto& t = items[i + n];

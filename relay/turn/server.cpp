@@ -57,6 +57,7 @@ Gauges Server::gauges(TimePoint now) const {
   Gauges g;
   g.allocations = allocations_.size();
   for (const auto& [tuple, a] : allocations_) {
+    ++g.allocations_by_transport[static_cast<std::size_t>(transport_of(tuple.listener))];
     if (a->relay_v4) ++g.relayed_addresses[0];
     if (a->relay_v6) ++g.relayed_addresses[1];
     for (const auto& p : a->permissions.items())
@@ -264,6 +265,14 @@ void Server::on_timer(const Now& now) {
     expiry_.schedule(a.scheduled, a.id);
   }
   reservations_->expire(now.mono, [&](const RelaySocket& s) { ports_.discard(s); });
+}
+
+void Server::on_stream_closed(const FiveTuple& t) {
+  auto it = allocations_.find(t);
+  if (it == allocations_.end()) return;
+  ++counters_.allocations_closed;
+  report(EventKind::allocation_deleted, "connection_closed", t.client, it->second->username);
+  remove(*it->second);
 }
 
 void Server::retire(Allocation& a, const Now& now) {

@@ -89,7 +89,7 @@ TEST(CommandLine, CredentialSubcommandMintsAnAnonymousWorkingCredential) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.output, m,
-                                std::regex(R"re(^\{"username":"(\d+):([A-Za-z0-9_-]{12})","password":"([^"]+)","ttl":300,"uris":\["turn:127\.0\.0\.1:\d+\?transport=udp"\]\})re")))
+                                std::regex(R"re(^\{"username":"(\d+):([A-Za-z0-9_-]{12})","password":"([^"]+)","ttl":300,"uris":\["turn:127\.0\.0\.1:(\d+)\?transport=udp","turn:127\.0\.0\.1:\4\?transport=tcp"\]\})re")))
       << r.output;
   const std::string username = std::string(m[1]) + ":" + std::string(m[2]);
   EXPECT_NEAR(std::stol(m[1]), std::time(nullptr) + 300, 5);

@@ -117,9 +117,23 @@ CommandResult run_command(const std::string& command) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
+namespace {
+bool tcp_port_free(std::uint16_t p) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(p);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
 std::uint16_t free_udp_port() {
   // Listening ports come from 20000-29999: below the kernel's ephemeral range (32768-60999),
   // which the tests' own sockets use, and the relay range the tests give (61000-64999).
+  // The relay listens on TCP at the same port, so it must be free for both.
   static std::uint16_t next = static_cast<std::uint16_t>(20000 + (::getpid() % 500) * 20);
   for (int i = 0; i < 1000; ++i) {
     std::uint16_t p = next++;
@@ -127,24 +141,22 @@ std::uint16_t free_udp_port() {
     auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), p}, {});
     if (!fd) continue;
     ::close(*fd);
+    if (!tcp_port_free(p)) continue;
     return p;
   }
   throw std::runtime_error("no free UDP port");
 }
 
-std::uint16_t free_tcp_port() {
-  for (int i = 0; i < 1000; ++i) {
-    const std::uint16_t p = free_udp_port();  // the same band, free for TCP too
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(p);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-    ::close(fd);
-    if (ok) return p;
-  }
-  throw std::runtime_error("no free TCP port");
+std::uint16_t free_tcp_port() { return free_udp_port(); }  // free for both
+
+TestCertificate make_test_certificate() {
+  char dir[] = "/tmp/hush-cert-XXXXXX";
+  if (mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp");
+  TestCertificate c{std::string(dir) + "/cert.pem", std::string(dir) + "/key.pem"};
+  auto r = run_command("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+                       "-subj /CN=localhost -keyout " + c.key + " -out " + c.cert);
+  if (r.exit_code != 0) throw std::runtime_error("openssl req failed: " + r.output);
+  return c;
 }
 
 HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method,

@@ -49,6 +49,13 @@ std::uint16_t free_udp_port();
 
 std::uint16_t free_tcp_port();
 
+// A self-signed EC certificate and key in a temporary directory (openssl req).
+struct TestCertificate {
+  std::string cert;
+  std::string key;
+};
+TestCertificate make_test_certificate();
+
 struct HttpResponse {
   int status;  // 0: no connection or no HTTP answer
   std::string body;

@@ -45,20 +45,13 @@ Totals parse_totals(const std::string& out) {
   return t;
 }
 
-}  // namespace
-
-
-
-class Uclient : public ::testing::TestWithParam<std::tuple<int, bool>> {};
-
-TEST_P(Uclient, RelaysEveryMessage) {
-  const auto [threads, channels] = GetParam();
-  Relay relay({"--threads", std::to_string(threads)});
+// Runs turnutils_uclient (10 clients x 100 messages of 120 bytes to an echo peer) with the
+// extra flags, and checks that every message came back.
+void expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags) {
   std::uint16_t peer_port = 0;
   auto peer = start_peer(relay.port, peer_port);
-  std::string cmd = "timeout 120 turnutils_uclient -W " + relay.secret + " -u user -e 127.0.0.1 -r " +
-                    std::to_string(peer_port) + " -m 10 -n 100 -l 120 -p " + std::to_string(relay.port) +
-                    (channels ? "" : " -c") + " 127.0.0.1";
+  std::string cmd = "timeout 120 turnutils_uclient" + flags + " -W " + relay.secret + " -u user -e 127.0.0.1 -r " +
+                    std::to_string(peer_port) + " -m 10 -n 100 -l 120 -p " + std::to_string(server_port) + " 127.0.0.1";
   auto r = run_command(cmd);
   auto t = parse_totals(r.output);
   EXPECT_EQ(t.sent, 1000) << r.output.substr(r.output.size() > 2000 ? r.output.size() - 2000 : 0);
@@ -67,10 +60,39 @@ TEST_P(Uclient, RelaysEveryMessage) {
   EXPECT_TRUE(relay.process().running());
 }
 
+}  // namespace
+
+class Uclient : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+
+TEST_P(Uclient, RelaysEveryMessage) {
+  const auto [threads, channels] = GetParam();
+  Relay relay({"--threads", std::to_string(threads)});
+  expect_every_message_relayed(relay, relay.port, channels ? "" : " -c");
+}
+
 INSTANTIATE_TEST_SUITE_P(ThreadsAndChannels, Uclient,
                          ::testing::Combine(::testing::Values(1, 2), ::testing::Values(true, false)),
                          [](const auto& p) {
                            return "threads" + std::to_string(std::get<0>(p.param)) +
+                                  (std::get<1>(p.param) ? "_channels" : "_indications");
+                         });
+
+// TURN over TCP (-t) and TLS (-t -S) from coturn's client, to a UDP peer.
+class UclientStream : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+TEST_P(UclientStream, RelaysEveryMessage) {
+  const auto [tls, channels] = GetParam();
+  const auto cert = make_test_certificate();
+  const auto tls_port = free_udp_port();
+  Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key});
+  expect_every_message_relayed(relay, tls ? tls_port : relay.port,
+                               std::string(tls ? " -t -S" : " -t") + (channels ? "" : " -c"));
+}
+
+INSTANTIATE_TEST_SUITE_P(TcpAndTls, UclientStream,
+                         ::testing::Combine(::testing::Values(false, true), ::testing::Values(true, false)),
+                         [](const auto& p) {
+                           return std::string(std::get<0>(p.param) ? "tls" : "tcp") +
                                   (std::get<1>(p.param) ? "_channels" : "_indications");
                          });
 

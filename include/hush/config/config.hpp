@@ -17,7 +17,15 @@
 namespace hush::config {
 
 struct Config {
-  std::vector<Endpoint> listen;
+  std::vector<Endpoint> listen;       // UDP and TCP
+  std::vector<Endpoint> tls_listen;   // TURN over TLS
+  std::string cert_file;
+  std::string key_file;
+  std::size_t max_connections = 20000;
+  std::size_t max_connections_per_source = 100;
+  std::int64_t stream_handshake_timeout = 10;
+  std::int64_t stream_idle_timeout = 600;
+  std::size_t stream_send_buffer = 256 * 1024;
   std::optional<IpAddress> relay_v4;
   std::optional<IpAddress> relay_v6;
   std::optional<IpAddress> external_v4;
@@ -72,7 +80,7 @@ struct Parsed {
 Parsed parse(int argc, const char* const* argv, std::ostream& errors);
 Parsed parse(int argc, const char* const* argv);  // errors to stderr
 
-// The turn: URIs for the listen addresses.
-std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen);
+// The turn: URIs (UDP and TCP) for the listen addresses, and turns: ones for TLS.
+std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen, const std::vector<Endpoint>& tls_listen = {});
 
 }  // namespace hush::config

@@ -13,10 +13,17 @@
 
 namespace hush::metrics {
 
+// Per-worker TCP/TLS connection counts (filled by the I/O layer).
+struct StreamSample {
+  std::uint64_t accepted = 0, refused = 0, closed_timeout = 0, closed_malformed = 0, tls_handshake_failures = 0,
+                slow_reader_drops = 0, active = 0;
+};
+
 struct WorkerSample {
   turn::Counters counters;
   turn::Gauges gauges;
   double cpu_seconds = 0;
+  StreamSample streams;
 };
 
 struct RelaySample {

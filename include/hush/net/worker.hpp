@@ -18,12 +18,15 @@
 
 #include "hush/net/event_log.hpp"
 #include "hush/net/relay_ports.hpp"
+#include "hush/net/streams.hpp"
 #include "hush/turn/server.hpp"
 
 namespace hush::net {
 
 struct WorkerConfig {
-  std::vector<Endpoint> listen;
+  std::vector<Endpoint> listen;      // UDP and TCP
+  std::vector<Endpoint> tls_listen;  // TLS
+  StreamOptions streams;
   RelayPortsConfig relay;
   turn::ServerOptions server;
   std::size_t batch = 32;  // datagrams per recvmmsg
@@ -41,8 +44,10 @@ class Worker {
     turn::ReservationTable& reservations;
     privacy::Pseudonymizer& pseudonyms;      // for log lines, with --log-pseudonyms
     const std::atomic<bool>& pseudonyms_on;
+    ConnectionLimits& connections;
   };
-  Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared);
+  Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared,
+         std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -53,6 +58,9 @@ class Worker {
   // A reload, from any thread: the worker switches to both between two batches.
   void reconfigure(std::shared_ptr<const turn::Snapshot> s, const turn::ServerOptions& options);
   void set_draining(bool on);  // from any thread
+  // New TLS certificate and key for connections accepted from now on (from any thread).
+  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> tls);
+  void set_stream_options(const StreamOptions& o);  // from any thread
 
   // What the worker has done and holds, copied on its own thread. From any thread; empty if
   // the worker does not answer within `timeout` (stopped, or stuck: not alive).
@@ -60,6 +68,8 @@ class Worker {
     turn::Counters counters;
     turn::Gauges gauges;
     double cpu_seconds = 0;  // the worker thread's CPU time: its busy time
+    StreamCounters streams;
+    std::size_t connections = 0;
   };
   std::optional<Stats> stats(std::chrono::milliseconds timeout);
 
@@ -91,6 +101,7 @@ class Worker {
   EventLog events_;
   std::unique_ptr<turn::Server> server_;
   turn::Outbox outbox_;
+  std::unique_ptr<StreamHub> streams_;
   boost::asio::steady_timer tick_;
 
   std::vector<std::byte> buffers_;  // batch slots: headroom | datagram | tailroom

@@ -46,6 +46,7 @@ struct Counters {
   std::uint64_t allocations_expired = 0;
   std::uint64_t allocations_deleted = 0;
   std::uint64_t allocations_redirected = 0;  // 300 ALTERNATE-SERVER
+  std::uint64_t allocations_closed = 0;      // their TCP or TLS connection closed
   std::uint64_t to_peer_packets = 0;
   std::uint64_t to_peer_bytes = 0;
   std::uint64_t to_client_packets = 0;
@@ -74,6 +75,7 @@ struct Counters {
 // What is alive on one worker right now, counted on demand (never per packet).
 struct Gauges {
   std::uint64_t allocations = 0;
+  std::array<std::uint64_t, 3> allocations_by_transport{};  // UDP, TCP, TLS
   std::array<std::uint64_t, 2> relayed_addresses{};  // by family: IPv4, IPv6
   std::array<std::uint64_t, 2> permissions{};        // by peer family
   std::array<std::uint64_t, 2> channels{};           // by peer family

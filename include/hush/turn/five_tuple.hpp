@@ -9,6 +9,16 @@
 
 namespace hush::turn {
 
+// Listener indexes name the server side of the tuple and its transport: UDP listeners count
+// from 0, TCP connections' listeners from kTcpListenerBase, TLS ones from kTlsListenerBase.
+// A stream connection is named by its listener index and the client's address and port.
+inline constexpr std::uint16_t kTcpListenerBase = 0x4000;
+inline constexpr std::uint16_t kTlsListenerBase = 0x6000;
+enum class Transport : std::uint8_t { udp, tcp, tls };
+constexpr Transport transport_of(std::uint16_t listener) {
+  return listener >= kTlsListenerBase ? Transport::tls : listener >= kTcpListenerBase ? Transport::tcp : Transport::udp;
+}
+
 struct FiveTuple {
   std::uint16_t listener = 0;
   Endpoint client;

@@ -85,6 +85,8 @@ class Server {
   // A datagram from a peer on a relayed socket; see kPeerHeadroom.
   void on_peer_datagram(const Now& now, std::uint32_t relay_handle, const Endpoint& from,
                         std::byte* payload, std::size_t size, Outbox& out);
+  // A client's TCP or TLS connection closed: its allocation goes with it (RFC 8656 §3.2).
+  void on_stream_closed(const FiveTuple& t);
   // Expires allocations, permissions, channels and reservations that are due.
   void on_timer(const Now& now);
   // Removes every allocation (shutdown).

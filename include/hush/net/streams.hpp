@@ -1,0 +1,104 @@
+// TURN over TCP and TLS (RFC 8656 §3.2, RFC 7443 ALPN "stun.turn") for one worker: its own
+// SO_REUSEPORT acceptors, its connections, their framing (STUN messages and ChannelData
+// padded to 4 bytes) and bounded buffers. A connection lives on the worker that accepted it.
+// Frames go to the worker's turn::Server exactly like UDP datagrams, with a listener index
+// from turn::kTcpListenerBase or kTlsListenerBase; answers come back through send().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "hush/base/result.hpp"
+#include "hush/turn/server.hpp"
+
+namespace hush::net {
+
+struct StreamOptions {
+  std::chrono::seconds handshake_timeout{10};  // TLS handshake and first frame
+  std::chrono::seconds idle_timeout{600};      // nothing received for this long: closed
+  std::size_t send_buffer = 256 * 1024;        // per connection; beyond it packets are dropped
+  std::size_t max_frame = 65536 + 20;          // largest STUN message or ChannelData accepted
+};
+
+// Connections per source address and in total, over all workers (mutex; accept path only).
+class ConnectionLimits {
+ public:
+  ConnectionLimits(std::size_t total, std::size_t per_source) : total_max_(total), per_source_max_(per_source) {}
+  bool acquire(const IpAddress& source);
+  void release(const IpAddress& source);
+  void set(std::size_t total, std::size_t per_source);
+  std::size_t total() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::size_t total_max_, per_source_max_, total_ = 0;
+  std::unordered_map<IpAddress, std::size_t> per_source_;
+};
+
+// A TLS server context: certificate chain and key, TLS 1.2 and 1.3 with AEAD ciphers only,
+// ALPN "stun.turn" accepted when offered. Errors name the file.
+Result<std::shared_ptr<boost::asio::ssl::context>, std::string> make_tls_context(const std::string& cert,
+                                                                                 const std::string& key);
+
+struct StreamCounters {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;            // over a connection limit
+  std::uint64_t closed_idle = 0;        // handshake or idle timeout
+  std::uint64_t closed_malformed = 0;   // a frame that is neither STUN nor ChannelData, or too large
+  std::uint64_t handshake_failures = 0;
+  std::uint64_t slow_reader_drops = 0;  // packets dropped because a connection's send buffer was full
+};
+
+class StreamHub {
+ public:
+  using Flush = std::function<void()>;
+  using Clock = std::function<turn::Now()>;
+  StreamHub(boost::asio::io_context& io, turn::Server& server, turn::Outbox& outbox, Flush flush, Clock now,
+            StreamOptions options, ConnectionLimits& limits);
+  ~StreamHub();
+
+  // Bind now (throws std::runtime_error naming the address); accept once start() is called.
+  void listen(const Endpoint& at, bool tls);
+  void start();
+  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> ctx) { tls_ = std::move(ctx); }
+  void set_options(const StreamOptions& o) { options_ = o; }
+
+  // An answer or a relayed packet for a stream client; false if the connection is gone or
+  // its send buffer is full (the packet is dropped, as on a congested UDP path).
+  bool send(const turn::Transmit& t);
+  void close_all();
+  const StreamCounters& counters() const { return counters_; }
+  std::size_t connections() const { return conns_.size(); }
+
+  struct Conn;  // the implementation's
+
+ private:
+  struct Acceptor;
+  friend struct Conn;
+  void accept(Acceptor& a);
+  void closed(const turn::FiveTuple& t, const IpAddress& source);
+
+  boost::asio::io_context& io_;
+  turn::Server& server_;
+  turn::Outbox& outbox_;
+  Flush flush_;
+  Clock now_;
+  StreamOptions options_;
+  ConnectionLimits& limits_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::unordered_map<turn::FiveTuple, std::shared_ptr<Conn>> conns_;
+  StreamCounters counters_;
+  bool closing_ = false;
+};
+
+}  // namespace hush::net

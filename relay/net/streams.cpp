@@ -1,0 +1,343 @@
+#include "hush/net/streams.hpp"
+
+#include <openssl/ssl.h>
+
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include "hush/base/bytes.hpp"
+#include "hush/stun/channel_data.hpp"
+
+namespace hush::net {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+constexpr std::size_t kInitialBuffer = 4096;
+
+Endpoint to_endpoint(const tcp::endpoint& ep) {
+  return Endpoint{*IpAddress::parse(ep.address().to_string()), ep.port()};
+}
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen, void*) {
+  // RFC 7443: "stun.turn". A client that offers other protocols only is served without ALPN.
+  static const unsigned char kTurn[] = {9, 's', 't', 'u', 'n', '.', 't', 'u', 'r', 'n'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kTurn, sizeof kTurn, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+}  // namespace
+
+// ---- limits -------------------------------------------------------------------------------
+
+bool ConnectionLimits::acquire(const IpAddress& source) {
+  std::lock_guard lock(mutex_);
+  if (total_max_ != 0 && total_ >= total_max_) return false;
+  auto& n = per_source_[source];
+  if (per_source_max_ != 0 && n >= per_source_max_) {
+    if (n == 0) per_source_.erase(source);
+    return false;
+  }
+  ++n;
+  ++total_;
+  return true;
+}
+
+void ConnectionLimits::release(const IpAddress& source) {
+  std::lock_guard lock(mutex_);
+  if (total_ > 0) --total_;
+  auto it = per_source_.find(source);
+  if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
+}
+
+void ConnectionLimits::set(std::size_t total, std::size_t per_source) {
+  std::lock_guard lock(mutex_);
+  total_max_ = total;
+  per_source_max_ = per_source;
+}
+
+std::size_t ConnectionLimits::total() const {
+  std::lock_guard lock(mutex_);
+  return total_;
+}
+
+// ---- TLS ----------------------------------------------------------------------------------
+
+Result<std::shared_ptr<ssl::context>, std::string> make_tls_context(const std::string& cert, const std::string& key) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  // TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all AEAD.
+  SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20");
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_alpn_select_cb(native, select_alpn, nullptr);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) return err("cannot load certificate " + cert + ": " + ec.message());
+  ctx->use_private_key_file(key, ssl::context::pem, ec);
+  if (ec) return err("cannot load key " + key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) return err("key " + key + " does not match certificate " + cert);
+  return ctx;
+}
+
+// ---- one connection -----------------------------------------------------------------------
+
+struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
+  StreamHub& hub;
+  turn::FiveTuple tuple;
+  IpAddress source;
+  std::optional<tcp::socket> plain;
+  std::optional<ssl::stream<tcp::socket>> tls;
+  asio::steady_timer timer;
+  std::vector<std::byte> in = std::vector<std::byte>(kInitialBuffer);
+  std::size_t have = 0;
+  std::vector<std::byte> pending, writing;
+  bool write_busy = false;
+  bool open = true;
+  bool established = false;  // TLS done and a first frame received
+  SteadyClock::time_point last_rx = SteadyClock::now();
+
+  Conn(StreamHub& h, turn::FiveTuple t, tcp::socket s, std::shared_ptr<ssl::context> ctx)
+      : hub(h), tuple(t), source(t.client.ip), timer(h.io_) {
+    if (ctx) tls.emplace(std::move(s), *ctx);
+    else plain.emplace(std::move(s));
+  }
+
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls) f(*tls);
+    else f(*plain);
+  }
+  tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
+
+  void start() {
+    arm_timer(SteadyClock::now() + hub.options_.handshake_timeout);
+    if (!tls) return read();
+    tls->async_handshake(ssl::stream_base::server, [self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) {
+        ++self->hub.counters_.handshake_failures;
+        return self->close();
+      }
+      self->read();
+    });
+  }
+
+  void arm_timer(SteadyClock::time_point at) {
+    timer.expires_at(at);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || !self->open) return;
+      const auto now = SteadyClock::now();
+      if (!self->established || now - self->last_rx >= self->hub.options_.idle_timeout) {
+        ++self->hub.counters_.closed_idle;
+        return self->close();
+      }
+      self->arm_timer(self->last_rx + self->hub.options_.idle_timeout);
+    });
+  }
+
+  void read() {
+    if (!open) return;
+    if (have == in.size()) in.resize(std::min(in.size() * 2, hub.options_.max_frame + 4));
+    with_stream([&](auto& s) {
+      s.async_read_some(asio::buffer(in.data() + have, in.size() - have),
+                        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                          if (ec || !self->open) return self->close();
+                          self->have += n;
+                          self->last_rx = SteadyClock::now();
+                          if (self->process()) self->read();
+                        });
+    });
+  }
+
+  // Hands every complete frame to the TURN core; false if the connection was closed.
+  bool process() {
+    std::size_t pos = 0;
+    const turn::Now now = hub.now_();
+    bool delivered = false;
+    while (have - pos >= stun::kChannelHeaderSize) {
+      const std::byte* f = in.data() + pos;
+      const unsigned first = std::to_integer<unsigned>(f[0]);
+      std::size_t frame, length;
+      if (stun::first_byte_is_stun(f[0])) {
+        if (have - pos < stun::kHeaderSize) break;
+        length = stun::kHeaderSize + load_u16(f + 2);
+        frame = length;
+      } else if (stun::first_byte_is_channel_data(f[0])) {
+        length = stun::kChannelHeaderSize + load_u16(f + 2);
+        frame = (length + 3) & ~std::size_t{3};  // §12.5: padded to 4 on streams
+      } else {
+        (void)first;
+        ++hub.counters_.closed_malformed;  // a stream cannot resynchronise after garbage
+        close();
+        return false;
+      }
+      if (frame > hub.options_.max_frame) {
+        ++hub.counters_.closed_malformed;
+        close();
+        return false;
+      }
+      if (have - pos < frame) {
+        if (in.size() < pos + frame && pos == 0) in.resize(frame);
+        break;
+      }
+      if (hub.outbox_.full()) hub.flush_();
+      hub.server_.on_client_datagram(now, tuple.listener, tuple.client, Bytes{f, length}, hub.outbox_);
+      delivered = true;
+      established = true;
+      pos += frame;
+    }
+    if (delivered) hub.flush_();  // payloads point into `in`: send before moving it
+    if (!open) return false;
+    if (pos > 0) {
+      std::memmove(in.data(), in.data() + pos, have - pos);
+      have -= pos;
+    }
+    if (have == 0 && in.size() > kInitialBuffer) {
+      in.resize(kInitialBuffer);
+      in.shrink_to_fit();  // idle connections hold 4 KiB, not the largest frame they ever saw
+    }
+    if (have == in.size()) in.resize(std::min(in.size() * 2, hub.options_.max_frame + 4));
+    return true;
+  }
+
+  bool write(const std::byte* data, std::size_t size) {
+    if (!open) return false;
+    const std::size_t pad = stun::first_byte_is_channel_data(data[0]) ? (4 - size % 4) % 4 : 0;
+    if (pending.size() + size + pad > hub.options_.send_buffer) {
+      ++hub.counters_.slow_reader_drops;
+      return false;
+    }
+    pending.insert(pending.end(), data, data + size);
+    pending.insert(pending.end(), pad, std::byte{0});
+    if (!write_busy) start_write();
+    return true;
+  }
+
+  void start_write() {
+    writing.swap(pending);
+    pending.clear();
+    write_busy = true;
+    with_stream([&](auto& s) {
+      asio::async_write(s, asio::buffer(writing), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        self->write_busy = false;
+        self->writing.clear();
+        if (ec) return self->close();
+        if (self->open && !self->pending.empty()) self->start_write();
+      });
+    });
+  }
+
+  void close() {
+    if (!open) return;
+    open = false;
+    timer.cancel();
+    boost::system::error_code ignored;
+    lowest().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().close(ignored);
+    hub.closed(tuple, source);
+  }
+};
+
+// ---- the hub ------------------------------------------------------------------------------
+
+struct StreamHub::Acceptor {
+  tcp::acceptor acceptor;
+  std::uint16_t index;
+  bool tls;
+};
+
+StreamHub::StreamHub(asio::io_context& io, turn::Server& server, turn::Outbox& outbox, Flush flush, Clock now,
+                     StreamOptions options, ConnectionLimits& limits)
+    : io_(io), server_(server), outbox_(outbox), flush_(std::move(flush)), now_(std::move(now)),
+      options_(options), limits_(limits) {}
+
+StreamHub::~StreamHub() { close_all(); }
+
+void StreamHub::listen(const Endpoint& at, bool tls) {
+  std::uint16_t index = tls ? turn::kTlsListenerBase : turn::kTcpListenerBase;
+  for (const auto& a : acceptors_) index += a->tls == tls;
+  const tcp::endpoint ep(asio::ip::make_address(at.ip.to_string()), at.port);
+  tcp::acceptor acc(io_);
+  boost::system::error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec && ep.address().is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    int one = 1;
+    if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      ec = boost::system::error_code(errno, boost::system::system_category());
+  }
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(1024, ec);
+  if (ec) throw std::runtime_error("cannot listen on TCP " + at.to_string() + ": " + ec.message());
+  acceptors_.push_back(std::make_unique<Acceptor>(Acceptor{std::move(acc), index, tls}));
+}
+
+void StreamHub::start() {
+  for (auto& a : acceptors_) accept(*a);
+}
+
+void StreamHub::accept(Acceptor& a) {
+  a.acceptor.async_accept([this, &a](const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || closing_) return;
+    if (!ec) {
+      boost::system::error_code e2;
+      const auto peer = socket.remote_endpoint(e2);
+      if (!e2) {
+        const Endpoint client = to_endpoint(peer);
+        if ((a.tls && !tls_) || !limits_.acquire(client.ip)) {
+          ++counters_.refused;
+          socket.close(e2);
+        } else {
+          socket.set_option(tcp::no_delay(true), e2);
+          ++counters_.accepted;
+          const turn::FiveTuple tuple{a.index, client};
+          auto conn = std::make_shared<Conn>(*this, tuple, std::move(socket), a.tls ? tls_ : nullptr);
+          if (auto old = conns_.find(tuple); old != conns_.end()) old->second->close();
+          conns_[tuple] = conn;
+          conn->start();
+        }
+      }
+    }
+    accept(a);
+  });
+}
+
+bool StreamHub::send(const turn::Transmit& t) {
+  auto it = conns_.find(turn::FiveTuple{static_cast<std::uint16_t>(t.socket), t.to});
+  if (it == conns_.end()) return false;
+  return it->second->write(t.data, t.size);
+}
+
+void StreamHub::closed(const turn::FiveTuple& t, const IpAddress& source) {
+  limits_.release(source);
+  conns_.erase(t);
+  if (!closing_) server_.on_stream_closed(t);
+}
+
+void StreamHub::close_all() {
+  closing_ = true;
+  for (auto& a : acceptors_) {
+    boost::system::error_code ignored;
+    a->acceptor.close(ignored);
+  }
+  std::vector<std::shared_ptr<Conn>> all;
+  for (auto& [t, c] : conns_) all.push_back(c);
+  for (auto& c : all) c->close();
+}
+
+}  // namespace hush::net

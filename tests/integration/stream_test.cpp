@@ -1,0 +1,278 @@
+// TURN over TCP and TLS against hostile and careless clients, over real sockets: frames
+// split byte by byte, garbage, frames announced and never sent, TLS ClientHello floods,
+// connection limits, a client that never reads. No crash, bounded memory, other users
+// unaffected; the allocation of a TCP client ends with its connection.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <thread>
+
+#include "hush/auth/rest_credential.hpp"
+#include "hush/stun/channel_data.hpp"
+#include "relay_process.hpp"
+
+using namespace hush;
+using namespace hush::test;
+
+namespace {
+
+// A blocking TCP connection to 127.0.0.1:port that speaks RFC 8656 stream framing.
+class TcpTurn {
+ public:
+  explicit TcpTurn(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throw std::runtime_error("connect");
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~TcpTurn() { ::close(fd_); }
+  int fd() const { return fd_; }
+  void send_raw(Bytes b) { (void)!::send(fd_, b.data(), b.size(), MSG_NOSIGNAL); }
+  void send_raw(std::string_view s) { send_raw(as_bytes(s)); }
+  // One frame, or nullopt on timeout or a closed connection.
+  std::optional<std::vector<std::byte>> read_frame(std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
+    auto head = read_exact(4, timeout);
+    if (!head) return std::nullopt;
+    std::size_t len = load_u16(head->data() + 2);
+    std::size_t total = stun::first_byte_is_stun((*head)[0]) ? 20 + len : ((4 + len + 3) & ~std::size_t{3});
+    auto rest = read_exact(total - 4, timeout);
+    if (!rest) return std::nullopt;
+    head->insert(head->end(), rest->begin(), rest->end());
+    if (!stun::first_byte_is_stun((*head)[0])) head->resize(4 + len);  // drop the padding
+    return head;
+  }
+  // True once the relay has closed the connection (read returns 0 or an error).
+  bool closed_by_peer(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(std::min<long>(50, left + 1))) <= 0) continue;
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+    }
+    return false;
+  }
+  // Allocate (with the 401 round) and bind a channel to a UDP peer.
+  bool allocate(const std::string& user, const std::string& password) {
+    auto first = transact(stun::Method::allocate, udp_transport(), nullptr);
+    if (!first) return false;
+    auto v = stun::MessageView::parse(*first);
+    LongTermAuth a{user, std::string(*v->find_text(stun::attr::realm)), std::string(*v->find_text(stun::attr::nonce)),
+                   password};
+    auth_ = a;
+    auto r = transact(stun::Method::allocate, udp_transport(), &auth_);
+    if (!r) return false;
+    auto m = stun::MessageView::parse(*r);
+    if (m->has(stun::attr::error_code)) return false;
+    relayed_ = *stun::decode_xor_address(*m->find(stun::attr::xor_relayed_address), m->transaction_id_ptr());
+    return true;
+  }
+  bool bind_channel(std::uint16_t channel, const Endpoint& peer) {
+    auto r = transact(stun::Method::channel_bind, [&](stun::MessageBuilder& b) {
+      b.add_u32(stun::attr::channel_number, std::uint32_t{channel} << 16);
+      b.add_xor_address(stun::attr::xor_peer_address, peer);
+    }, &auth_);
+    return r && !stun::MessageView::parse(*r)->has(stun::attr::error_code);
+  }
+  Endpoint relayed() const { return relayed_; }
+
+ private:
+  std::optional<std::vector<std::byte>> transact(stun::Method m, const std::function<void(stun::MessageBuilder&)>& f,
+                                                 const LongTermAuth* a) {
+    send_raw(build(m, stun::Class::request, random_tid(), f, a));
+    return read_frame();
+  }
+  std::optional<std::vector<std::byte>> read_exact(std::size_t n, std::chrono::milliseconds timeout) {
+    std::vector<std::byte> out(n);
+    std::size_t got = 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (got < n) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+      const ssize_t r = ::recv(fd_, out.data() + got, n - got, 0);
+      if (r <= 0) return std::nullopt;
+      got += static_cast<std::size_t>(r);
+    }
+    return out;
+  }
+  int fd_;
+  LongTermAuth auth_;
+  Endpoint relayed_;
+};
+
+double metric(std::uint16_t port, const std::string& name) {
+  const std::string text = http_request(port, "/metrics").body;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + " ", 0) == 0) return std::atof(line.c_str() + name.size() + 1);
+  return -1;
+}
+
+std::vector<std::string> with_metrics(std::uint16_t mport, std::vector<std::string> more = {}) {
+  more.insert(more.begin(), {"--metrics", "127.0.0.1:" + std::to_string(mport)});
+  return more;
+}
+
+}  // namespace
+
+TEST(Streams, FramesSplitByteByByteAreReassembledAndTheAllocationEndsWithTheConnection) {
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport));
+  {
+    TcpTurn c(relay.port);
+    const auto binding = build(stun::Method::binding, stun::Class::request, random_tid(), {});
+    for (std::byte b : binding) {
+      c.send_raw(Bytes{&b, 1});
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    auto answer = c.read_frame();
+    ASSERT_TRUE(answer);
+    auto m = stun::MessageView::parse(*answer);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->message_class(), stun::Class::success);
+    const auto user = relay.credential_username();
+    ASSERT_TRUE(c.allocate(user, auth::rest_password(relay.secret, user)));
+    UdpSocket peer;
+    ASSERT_TRUE(c.bind_channel(0x4001, peer.local()));
+    // ChannelData over TCP: 5 bytes padded to 8; the peer gets exactly the 5.
+    c.send_raw(as_bytes(std::string_view("\x40\x01\x00\x05hello\0\0\0", 12)));
+    auto at_peer = peer.receive(std::chrono::seconds(2));
+    ASSERT_TRUE(at_peer);
+    EXPECT_EQ(as_text(*at_peer), "hello");
+    peer.send_to(c.relayed(), as_bytes("back"));
+    auto back = c.read_frame();
+    ASSERT_TRUE(back);
+    EXPECT_EQ(as_text(stun::parse_channel_data(*back)->payload), "back");
+    EXPECT_EQ(metric(mport, R"(hush_allocations_active{transport="tcp"})"), 1);
+  }
+  for (int i = 0; i < 50 && metric(mport, "hush_allocations_closed_total") != 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(metric(mport, "hush_allocations_closed_total"), 1);
+  EXPECT_EQ(metric(mport, R"(hush_allocations_active{transport="tcp"})"), 0);
+}
+
+TEST(Streams, GarbageClosesThatConnectionOnlyAndAnUnfinishedFrameTimesOut) {
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport, {"--stream-handshake-timeout", "1"}));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  TcpTurn http(relay.port);
+  http.send_raw("GET / HTTP/1.1\r\nHost: relay\r\n\r\n");
+  EXPECT_TRUE(http.closed_by_peer(std::chrono::seconds(2)));
+  // Garbage in front of a valid frame: the stream cannot be resynchronised.
+  TcpTurn prefixed(relay.port);
+  auto binding = build(stun::Method::binding, stun::Class::request, random_tid(), {});
+  binding.insert(binding.begin(), std::byte{0xEE});
+  prefixed.send_raw(binding);
+  EXPECT_TRUE(prefixed.closed_by_peer(std::chrono::seconds(2)));
+  // 65,535 bytes announced, none sent: closed by the handshake timeout, nothing waits forever.
+  TcpTurn announced(relay.port);
+  announced.send_raw(as_bytes(std::string_view("\x40\x00\xff\xff", 4)));
+  EXPECT_FALSE(announced.closed_by_peer(std::chrono::milliseconds(300)));
+  EXPECT_TRUE(announced.closed_by_peer(std::chrono::seconds(3)));
+  // "GET" starts like ChannelData (0x47): it waits for its frame and times out like the last.
+  EXPECT_EQ(metric(mport, "hush_stream_closed_total{reason=\"malformed\"}"), 1);
+  EXPECT_EQ(metric(mport, "hush_stream_closed_total{reason=\"timeout\"}"), 2);
+  EXPECT_TRUE(call.works());
+  EXPECT_TRUE(relay.process().running());
+}
+
+TEST(Streams, ConnectionLimitsRefuseTheExcessAndMemoryStaysBounded) {
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport, {"--max-connections-per-source", "50", "--stream-handshake-timeout", "2"}));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  const long rss_before = relay.process().rss_kib();
+  std::vector<std::unique_ptr<TcpTurn>> conns;
+  for (int i = 0; i < 60; ++i) {
+    conns.push_back(std::make_unique<TcpTurn>(relay.port));
+    conns.back()->send_raw(as_bytes(std::string_view("\x40\x00\xff\xfc", 4)));  // a 64 KiB frame, never sent
+  }
+  int refused = 0;
+  for (auto& c : conns) refused += c->closed_by_peer(std::chrono::milliseconds(20));
+  EXPECT_EQ(refused, 10) << http_request(mport, "/metrics").body;
+  EXPECT_EQ(metric(mport, "hush_stream_refused_total"), 10);
+  EXPECT_TRUE(call.works());
+  const long rss_during = relay.process().rss_kib();
+  EXPECT_LT(rss_during - rss_before, 16 * 1024) << rss_before << " -> " << rss_during << " KiB";
+  // The handshake timeout frees them all.
+  int closed = 0;
+  for (auto& c : conns) closed += c->closed_by_peer(std::chrono::seconds(4));
+  EXPECT_EQ(closed, 60);
+  EXPECT_EQ(metric(mport, "hush_stream_connections_active"), 0);
+}
+
+TEST(Streams, TlsClientHelloFloodLeavesOthersServed) {
+  const auto mport = free_tcp_port();
+  const auto cert = make_test_certificate();
+  const auto tls_port = free_udp_port();
+  Relay relay(with_metrics(mport, {"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert,
+                                   "--key", cert.key, "--stream-handshake-timeout", "1"}));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  std::vector<std::unique_ptr<TcpTurn>> flood;
+  // Half a ClientHello record header, a bogus record, and connections that close at once.
+  for (int i = 0; i < 90; ++i) {
+    flood.push_back(std::make_unique<TcpTurn>(tls_port));
+    if (i % 3 == 0) flood.back()->send_raw(as_bytes(std::string_view("\x16\x03\x01\x02\x00\x01\x00\x01", 8)));
+    if (i % 3 == 1) flood.back()->send_raw(as_bytes(std::string_view("\x16\x03\x01\x00\x05hello", 10)));
+    if (i % 3 == 2) flood.back().reset();
+  }
+  // A real TLS client is still served, with ALPN stun.turn.
+  auto r = run_command("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + std::to_string(tls_port) +
+                       " -alpn stun.turn 2>&1");
+  EXPECT_NE(r.output.find("ALPN protocol: stun.turn"), std::string::npos) << r.output;
+  EXPECT_TRUE(call.works());
+  for (auto& c : flood) {
+    if (c) {
+      EXPECT_TRUE(c->closed_by_peer(std::chrono::seconds(3)));
+    }
+  }
+  EXPECT_GE(metric(mport, "hush_stream_closed_total{reason=\"tls_handshake\"}") +
+                metric(mport, "hush_stream_closed_total{reason=\"timeout\"}"),
+            60);
+  // TLS 1.1 is refused.
+  auto old = run_command("echo | timeout 5 openssl s_client -tls1_1 -connect 127.0.0.1:" + std::to_string(tls_port) + " 2>&1");
+  EXPECT_EQ(old.output.find("ALPN protocol"), std::string::npos);
+  EXPECT_EQ(old.output.find("Cipher is TLS"), std::string::npos) << old.output;
+  EXPECT_TRUE(relay.process().running());
+}
+
+TEST(Streams, AClientThatNeverReadsIsDroppedNotBuffered) {
+  const auto mport = free_tcp_port();
+  Relay relay(with_metrics(mport, {"--stream-send-buffer", "131072"}));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  TcpTurn sleeper(relay.port);
+  int small = 4096;  // a small receive buffer so the kernel holds little
+  ::setsockopt(sleeper.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const auto user = relay.credential_username();
+  ASSERT_TRUE(sleeper.allocate(user, auth::rest_password(relay.secret, user)));
+  UdpSocket peer;
+  ASSERT_TRUE(sleeper.bind_channel(0x4002, peer.local()));
+  const long rss_before = relay.process().rss_kib();
+  const std::string payload(1000, 'm');
+  for (int i = 0; i < 20000; ++i) {
+    peer.send_to(sleeper.relayed(), as_bytes(payload));
+    if (i % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_GT(metric(mport, "hush_stream_slow_reader_drops_total"), 1000);
+  const long rss_after = relay.process().rss_kib();
+  EXPECT_LT(rss_after - rss_before, 8 * 1024) << rss_before << " -> " << rss_after << " KiB";
+  EXPECT_TRUE(call.works());  // the other user is unaffected
+}
