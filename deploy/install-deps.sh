@@ -3,7 +3,7 @@
 # when something is missing. Usage: deploy/install-deps.sh run|test|bench
 set -euo pipefail
 profile=${1:-run}
-packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev prometheus-cpp-dev)
+packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev prometheus-cpp-dev libnice-dev)
 if [ "$profile" = test ]; then
   # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/.
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 prometheus yamllint python3-yaml systemd openssl libnice-dev)

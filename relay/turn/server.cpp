@@ -3,6 +3,7 @@
 #include "hush/turn/server.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "hush/auth/secret_set.hpp"
 #include "hush/stun/channel_data.hpp"
@@ -80,8 +81,43 @@ void Server::on_client_datagram(const Now& now, std::uint16_t listener, const En
   if (stun::first_byte_is_channel_data(d[0])) return handle_channel_data(now, t, d, out);
   if (!stun::first_byte_is_stun(d[0])) return counters_.drop(Drop::malformed);
   auto m = stun::MessageView::parse(d);
-  if (!m) return counters_.drop(Drop::malformed);
+  if (!m) {
+    if (d.size() >= stun::kHeaderSize && load_u32(d.data() + 4) != stun::kMagicCookie)
+      return handle_classic_binding(now, t, d, out);
+    return counters_.drop(Drop::malformed);
+  }
   handle_stun(now, t, *m, out);
+}
+
+// RFC 8489 §11.2: a Binding request without the magic cookie comes from an RFC 3489 client
+// (libnice's STUN usage sends these). It gets MAPPED-ADDRESS, not XOR-MAPPED-ADDRESS, and
+// its 16-byte transaction id back; everything else without the cookie is dropped.
+void Server::handle_classic_binding(const Now& now, const FiveTuple& t, Bytes d, Outbox& out) {
+  const std::size_t length = load_u16(d.data() + 2);
+  if (load_u16(d.data()) != stun::message_type(Method::binding, Class::request) || length % 4 != 0 ||
+      stun::kHeaderSize + length != d.size())
+    return counters_.drop(Drop::malformed);
+  ++counters_.binding_requests;
+  if (!unauth_limiter_.allow(t.client.ip, now.mono_ns())) return counters_.drop(Drop::rate_limited);
+  MutableBytes buf = out.scratch();
+  const std::size_t addr_len = 4 + t.client.ip.size();
+  const std::size_t total = stun::kHeaderSize + 4 + addr_len;
+  if (buf.size() < total) return;
+  std::byte* p = buf.data();
+  store_u16(p, stun::message_type(Method::binding, Class::success));
+  store_u16(p + 2, static_cast<std::uint16_t>(4 + addr_len));
+  std::memcpy(p + 4, d.data() + 4, 16);  // the whole RFC 3489 transaction id
+  store_u16(p + 20, attr::mapped_address);
+  store_u16(p + 22, static_cast<std::uint16_t>(addr_len));
+  p[24] = std::byte{0};
+  p[25] = std::byte{t.client.ip.is_v4() ? stun::kFamilyIpv4 : stun::kFamilyIpv6};
+  store_u16(p + 26, t.client.port);
+  std::memcpy(p + 28, t.client.ip.data(), t.client.ip.size());
+  if (total > 3 * d.size()) return counters_.drop(Drop::amplification);
+  const Bytes answer = out.commit(total);
+  if (!out.send(Transmit{Transmit::Via::listener, t.listener, t.client, answer.data(),
+                         static_cast<std::uint32_t>(answer.size())}))
+    counters_.drop(Drop::outbox_full);
 }
 
 void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out) {

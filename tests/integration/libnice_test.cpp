@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -73,6 +74,10 @@ class LibniceCall {
   }
   ~LibniceCall() {
     for (Peer* p : {&a_, &b_}) {
+      bool closed = false;  // lets libnice delete its allocations first
+      nice_agent_close_async(p->agent, +[](GObject*, GAsyncResult*, gpointer d) { *static_cast<bool*>(d) = true; },
+                             &closed);
+      run_until([&] { return closed; }, std::chrono::seconds(2));
       nice_agent_remove_stream(p->agent, p->stream);
       g_object_unref(p->agent);
     }
@@ -174,3 +179,26 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
 INSTANTIATE_TEST_SUITE_P(TurnTransports, Libnice,
                          ::testing::Values(NICE_RELAY_TYPE_TURN_UDP, NICE_RELAY_TYPE_TURN_TCP),
                          [](const auto& p) { return p.param == NICE_RELAY_TYPE_TURN_UDP ? "udp" : "tcp"; });
+
+// hush-probe, the operator's check, against a relay with TLS: every row ok and exit 0; with a
+// wrong password every TURN row fails and the exit status says so.
+TEST(Probe, ChecksEveryTransportAndFailsLoudly) {
+  const auto cert = make_test_certificate();
+  const auto tls_port = free_udp_port();
+  Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key});
+  const std::string probe = std::string(HUSH_PROBE_BINARY) + " --server 127.0.0.1 --port " + std::to_string(relay.port) +
+                            " --tls-port " + std::to_string(tls_port);
+  auto good = run_command(probe + " --timeout 5 --secret-file " + relay.secret_file + " 2>&1");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  for (const std::string row : {"STUN binding (UDP)", "TURN allocation (UDP)", "TURN allocation (TCP)",
+                                "TURN allocation (TLS)", "relayed round trip (UDP)"})
+    EXPECT_NE(good.output.find(row + std::string(28 - row.size(), ' ') + " ok"), std::string::npos) << row << "\n"
+                                                                                                  << good.output;
+  EXPECT_EQ(good.output.find("FAIL"), std::string::npos) << good.output;
+  EXPECT_NE(good.output.find("ALPN stun.turn"), std::string::npos) << good.output;
+
+  auto bad = run_command(probe + " --timeout 2 --username " + relay.credential_username() + " --password wrong 2>&1");
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("TURN allocation (TLS)        FAIL"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("error 401"), std::string::npos) << bad.output;
+}

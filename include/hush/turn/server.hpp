@@ -103,6 +103,7 @@ class Server {
 
   void handle_stun(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out);
   void handle_binding(const Request& r, Outbox& out);
+  void handle_classic_binding(const Now& now, const FiveTuple& t, Bytes d, Outbox& out);
   void handle_allocate(const Request& r, Outbox& out);
   void handle_refresh(const Request& r, Allocation& a, Outbox& out);
   void handle_create_permission(const Request& r, Allocation& a, Outbox& out);

@@ -17,6 +17,28 @@ TEST_F(TurnFixture, BindingAnswersTheMappedAddressWithinThreeTimesTheRequest) {
   EXPECT_LE(r[0].bytes.size(), 3 * req.size());
 }
 
+TEST_F(TurnFixture, Rfc3489BindingWithoutMagicCookieGetsMappedAddressAndItsTransactionId) {
+  // RFC 8489 §11.2: the classic request libnice's STUN usage sends.
+  std::vector<std::byte> req(20);
+  store_u16(req.data(), 0x0001);
+  for (std::size_t i = 4; i < 20; ++i) req[i] = std::byte{static_cast<std::uint8_t>(0xA0 + i)};
+  auto r = deliver(req);
+  ASSERT_EQ(r.size(), 1u);
+  const auto& a = r[0].bytes;
+  ASSERT_EQ(a.size(), 32u);
+  EXPECT_EQ(load_u16(a.data()), 0x0101);
+  EXPECT_EQ(load_u16(a.data() + 2), 12);
+  EXPECT_TRUE(std::equal(req.begin() + 4, req.end(), a.begin() + 4));  // the 16-byte id, cookie slot included
+  EXPECT_EQ(load_u16(a.data() + 20), attr::mapped_address);
+  EXPECT_EQ(stun::decode_plain_address(Bytes{a.data() + 24, 8}), client);
+  // Other classic messages and broken lengths are dropped.
+  store_u16(req.data(), 0x0003);
+  EXPECT_TRUE(deliver(req).empty());
+  store_u16(req.data(), 0x0001);
+  req.push_back(std::byte{0});
+  EXPECT_TRUE(deliver(req).empty());
+}
+
 TEST_F(TurnFixture, AllocateWithoutCredentialsIsChallengedWithRealmAndNonce) {
   auto req = test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport());
   auto r = deliver(req);
