@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "hush/auth/rest_credential.hpp"
+#include "hush/net/udp_socket.hpp"
 #include "hush/stun/channel_data.hpp"
 #include "relay_process.hpp"
 
@@ -25,13 +26,11 @@ namespace {
 // A blocking TCP connection to 127.0.0.1:port that speaks RFC 8656 stream framing.
 class TcpTurn {
  public:
-  explicit TcpTurn(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throw std::runtime_error("connect");
+  explicit TcpTurn(std::uint16_t port, bool v6 = false) {
+    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    sockaddr_storage ss{};
+    const socklen_t len = net::to_sockaddr(*Endpoint::parse((v6 ? "[::1]:" : "127.0.0.1:") + std::to_string(port)), ss);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) throw std::runtime_error("connect");
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
@@ -65,14 +64,18 @@ class TcpTurn {
     return false;
   }
   // Allocate (with the 401 round) and bind a channel to a UDP peer.
-  bool allocate(const std::string& user, const std::string& password) {
-    auto first = transact(stun::Method::allocate, udp_transport(), nullptr);
+  bool allocate(const std::string& user, const std::string& password, bool v6 = false) {
+    auto attrs = [v6](stun::MessageBuilder& b) {
+      udp_transport()(b);
+      if (v6) b.add_u32(stun::attr::requested_address_family, 0x02u << 24);
+    };
+    auto first = transact(stun::Method::allocate, attrs, nullptr);
     if (!first) return false;
     auto v = stun::MessageView::parse(*first);
     LongTermAuth a{user, std::string(*v->find_text(stun::attr::realm)), std::string(*v->find_text(stun::attr::nonce)),
                    password};
     auth_ = a;
-    auto r = transact(stun::Method::allocate, udp_transport(), &auth_);
+    auto r = transact(stun::Method::allocate, attrs, &auth_);
     if (!r) return false;
     auto m = stun::MessageView::parse(*r);
     if (m->has(stun::attr::error_code)) return false;
@@ -275,4 +278,26 @@ TEST(Streams, AClientThatNeverReadsIsDroppedNotBuffered) {
   const long rss_after = relay.process().rss_kib();
   EXPECT_LT(rss_after - rss_before, 8 * 1024) << rss_before << " -> " << rss_after << " KiB";
   EXPECT_TRUE(call.works());  // the other user is unaffected
+}
+
+TEST(Streams, Ipv6ListenersServeTcpLikeIpv4) {
+  Relay relay({}, "::1");
+  TcpTurn c(relay.port, true);
+  c.send_raw(build(stun::Method::binding, stun::Class::request, random_tid(), {}));
+  auto answer = c.read_frame();
+  ASSERT_TRUE(answer);
+  auto m = stun::MessageView::parse(*answer);
+  ASSERT_TRUE(m);
+  auto mapped = stun::decode_xor_address(*m->find(stun::attr::xor_mapped_address), m->transaction_id_ptr());
+  ASSERT_TRUE(mapped);
+  EXPECT_EQ(mapped->ip.to_string(), "::1");
+  const auto user = relay.credential_username();
+  ASSERT_TRUE(c.allocate(user, auth::rest_password(relay.secret, user), true));
+  EXPECT_EQ(c.relayed().ip.to_string(), "::1");
+  UdpSocket peer("::1");
+  ASSERT_TRUE(c.bind_channel(0x4003, peer.local()));
+  c.send_raw(as_bytes(std::string_view("\x40\x03\x00\x04ping", 8)));
+  auto at_peer = peer.receive(std::chrono::seconds(2));
+  ASSERT_TRUE(at_peer);
+  EXPECT_EQ(as_text(*at_peer), "ping");
 }
