@@ -62,6 +62,10 @@ net::StreamOptions stream_options(const config::Config& c) {
   o.handshake_timeout = std::chrono::seconds(c.stream_handshake_timeout);
   o.idle_timeout = std::chrono::seconds(c.stream_idle_timeout);
   o.send_buffer = c.stream_send_buffer;
+  o.padding.mode = c.padding_mode == 1 ? net::Padding::Mode::block
+                   : c.padding_mode == 2 ? net::Padding::Mode::fixed
+                                         : net::Padding::Mode::off;
+  o.padding.size = c.padding_size;
   return o;
 }
 
@@ -132,6 +136,7 @@ struct State {
       metrics::WorkerSample ws;
       if (st) {
         ws = metrics::WorkerSample{st->counters, st->gauges, st->cpu_seconds, {}};
+        ws.counters.padding_bytes += st->streams.padding_bytes;
         ws.streams = metrics::StreamSample{st->streams.accepted,         st->streams.refused,
                                            st->streams.closed_idle,      st->streams.closed_malformed,
                                            st->streams.handshake_failures, st->streams.slow_reader_drops,
@@ -209,7 +214,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   net::ConnectionLimits connections(c.max_connections, c.max_connections_per_source);
   std::shared_ptr<boost::asio::ssl::context> tls;
   if (!c.tls_listen.empty()) {
-    auto made = net::make_tls_context(c.cert_file, c.key_file);
+    auto made = net::make_tls_context(c.cert_file, c.key_file, c.padding_mode != 0);
     if (!made) {
       std::cerr << "hush-relay: --cert/--key: " << made.error() << "\n";
       return 2;
@@ -284,6 +289,11 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
             " UDP/TCP listen addresses, " + std::to_string(c.tls_listen.size()) +
             " TLS" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
+  if (c.padding_mode != 0 && c.tls_listen.empty())
+    log::warn("--padding applies to TLS legs only, and there is no --tls-listen: nothing is padded. UDP and TCP "
+              "legs cannot be padded, because their length fields travel in clear");
+  else if (c.padding_mode != 0)
+    log::info("--padding " + c.padding + " on TLS legs (TLS 1.3 only); UDP and TCP legs are not padded");
   if (generated) {
     // The safe default run: a secret that lives only in this process, and a credential for it.
     auto cred = auth::mint_credential(secrets, unix_now(), 3600);
@@ -319,7 +329,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     }
     std::shared_ptr<boost::asio::ssl::context> next_tls;
     if (tls) {
-      auto made = net::make_tls_context(next.cert_file, next.key_file);
+      auto made = net::make_tls_context(next.cert_file, next.key_file, c.padding_mode != 0);
       if (!made) {
         log::error("SIGHUP: --cert/--key: " + made.error() + "; the running configuration is kept");
         ++state.reload_failures;
@@ -351,6 +361,9 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     next.metrics = c.metrics;
     next.api = c.api;
     next.tls_listen = c.tls_listen;
+    next.padding = c.padding;
+    next.padding_mode = c.padding_mode;
+    next.padding_size = c.padding_size;
     if (generated) next.secret_file.clear();
     if (next.nonce_lifetime != c.nonce_lifetime)
       nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(next.nonce_lifetime));

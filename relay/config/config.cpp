@@ -51,6 +51,7 @@ struct Raw {
   std::string stream_handshake_timeout = "10";
   std::string stream_idle_timeout = "600";
   std::string stream_send_buffer = "262144";
+  std::string padding = "off";
   std::vector<std::string> relay_ip;
   std::vector<std::string> external_ip;
   std::string relay_ports = "49152-65535";
@@ -103,6 +104,10 @@ void add_run_options(CLI::App& app, Raw& r) {
       ->capture_default_str();
   app.add_option("--stream-send-buffer", r.stream_send_buffer,
                  "Bytes queued per TCP or TLS connection for a slow reader; beyond it packets are dropped")
+      ->capture_default_str();
+  app.add_option("--padding", r.padding,
+                 "off, block:N or fixed:N: pad every message to a TLS client inside its own TLS 1.3 record "
+                 "(UDP and TCP legs cannot be padded)")
       ->capture_default_str();
   app.add_option("--relay-ip", r.relay_ip,
                  "Address relayed sockets bind to, one per family (repeatable; default: the listen address)");
@@ -185,6 +190,15 @@ Config validate(const Raw& r, const std::string& config_file) {
   c.stream_handshake_timeout = number<std::int64_t>("--stream-handshake-timeout", r.stream_handshake_timeout, 1, 600);
   c.stream_idle_timeout = number<std::int64_t>("--stream-idle-timeout", r.stream_idle_timeout, 10, 86400);
   c.stream_send_buffer = number<std::size_t>("--stream-send-buffer", r.stream_send_buffer, 65536 + 64, 64 << 20);
+  c.padding = r.padding;
+  if (r.padding != "off") {
+    const auto colon = r.padding.find(':');
+    const std::string mode = r.padding.substr(0, colon);
+    if (colon == std::string::npos || (mode != "block" && mode != "fixed"))
+      throw Invalid{"--padding", "expected off, block:N or fixed:N, got '" + r.padding + "'"};
+    c.padding_mode = mode == "block" ? 1 : 2;
+    c.padding_size = number<std::size_t>("--padding", r.padding.substr(colon + 1), 16, 8192);
+  }
   for (const auto& s : r.relay_ip) {
     IpAddress a = ip("--relay-ip", s);
     if (a.is_unspecified()) throw Invalid{"--relay-ip", "must be a concrete address, got '" + s + "'"};
@@ -307,6 +321,7 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.metrics != b.metrics) changed.push_back("--metrics");
   if (a.api != b.api) changed.push_back("--api");
   if (a.tls_listen != b.tls_listen) changed.push_back("--tls-listen");
+  if (a.padding != b.padding) changed.push_back("--padding");
   if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
   return changed;
 }

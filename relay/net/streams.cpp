@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -75,12 +76,13 @@ std::size_t ConnectionLimits::total() const {
 
 // ---- TLS ----------------------------------------------------------------------------------
 
-Result<std::shared_ptr<ssl::context>, std::string> make_tls_context(const std::string& cert, const std::string& key) {
+Result<std::shared_ptr<ssl::context>, std::string> make_tls_context(const std::string& cert, const std::string& key,
+                                                                   bool tls13_only) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
   SSL_CTX* native = ctx->native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  SSL_CTX_set_min_proto_version(native, tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
   // TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all AEAD.
   SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20");
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -106,15 +108,34 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   std::vector<std::byte> in = std::vector<std::byte>(kInitialBuffer);
   std::size_t have = 0;
   std::vector<std::byte> pending, writing;
+  std::vector<std::size_t> pending_frames, writing_frames;  // frame ends, when each goes in its own record
+  std::size_t written_frames = 0;
   bool write_busy = false;
+  bool padded = false;  // TLS with --padding: one record per frame, padded
   bool open = true;
   bool established = false;  // TLS done and a first frame received
   SteadyClock::time_point last_rx = SteadyClock::now();
 
   Conn(StreamHub& h, turn::FiveTuple t, tcp::socket s, std::shared_ptr<ssl::context> ctx)
       : hub(h), tuple(t), source(t.client.ip), timer(h.io_) {
-    if (ctx) tls.emplace(std::move(s), *ctx);
-    else plain.emplace(std::move(s));
+    if (ctx) {
+      tls.emplace(std::move(s), *ctx);
+      if (h.options_.padding.mode != Padding::Mode::off) {
+        padded = true;
+        SSL* native = tls->native_handle();
+        SSL_set_record_padding_callback_arg(native, this);
+        SSL_set_record_padding_callback(native, +[](SSL*, int type, size_t len, void* arg) -> size_t {
+          if (type != SSL3_RT_APPLICATION_DATA) return 0;
+          auto* self = static_cast<Conn*>(arg);
+          // len counts the content-type byte OpenSSL appends; the cap keeps a record legal.
+          const std::size_t pad = std::min(self->hub.options_.padding.pad_for(len), std::size_t{16384 + 1} - len);
+          self->hub.counters_.padding_bytes += pad;
+          return pad;
+        });
+      }
+    } else {
+      plain.emplace(std::move(s));
+    }
   }
 
   template <class F>
@@ -223,6 +244,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     }
     pending.insert(pending.end(), data, data + size);
     pending.insert(pending.end(), pad, std::byte{0});
+    if (padded) pending_frames.push_back(pending.size());
     if (!write_busy) start_write();
     return true;
   }
@@ -230,15 +252,37 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   void start_write() {
     writing.swap(pending);
     pending.clear();
+    writing_frames.swap(pending_frames);
+    pending_frames.clear();
+    written_frames = 0;
     write_busy = true;
+    if (padded) return write_next_frame();
     with_stream([&](auto& s) {
       asio::async_write(s, asio::buffer(writing), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-        self->write_busy = false;
-        self->writing.clear();
-        if (ec) return self->close();
-        if (self->open && !self->pending.empty()) self->start_write();
+        self->write_done(ec);
       });
     });
+  }
+
+  // Padded TLS: one write per frame, so each frame gets its own padded record.
+  void write_next_frame() {
+    if (written_frames == writing_frames.size()) return write_done({});
+    const std::size_t begin = written_frames == 0 ? 0 : writing_frames[written_frames - 1];
+    const std::size_t end = writing_frames[written_frames];
+    asio::async_write(*tls, asio::buffer(writing.data() + begin, end - begin),
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                        if (ec) return self->write_done(ec);
+                        ++self->written_frames;
+                        self->write_next_frame();
+                      });
+  }
+
+  void write_done(const boost::system::error_code& ec) {
+    write_busy = false;
+    writing.clear();
+    writing_frames.clear();
+    if (ec) return close();
+    if (open && !pending.empty()) start_write();
   }
 
   void close() {

@@ -40,6 +40,8 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--bandwidth-cap 10", "--bandwidth-cap"},
       {"--source-quota -1", "--source-quota"},
       {"--drain-timeout forever", "--drain-timeout"},
+      {"--padding fixed:5", "--padding"},
+      {"--padding round:64", "--padding"},
       {"--api 127.0.0.1:9650", "--api-key-file"},
       {"--api-uri http://example.org", "--api-uri"},
       {"--api-ttl 7200", "--api-ttl"},  // above --api-max-ttl

@@ -1,6 +1,18 @@
 // coturn's turnutils_uclient relays through hush to turnutils_peer with zero loss, with
 // channels and with Send/Data indications, on one and two worker threads.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <atomic>
+#include <map>
+#include <mutex>
 
 #include <regex>
 #include <thread>
@@ -60,6 +72,98 @@ void expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const
   EXPECT_TRUE(relay.process().running());
 }
 
+// A TCP forwarder between clients and the relay's TLS port that records, as an observer of
+// the wire would, the length of every TLS record the relay sends back.
+class WireTap {
+ public:
+  explicit WireTap(std::uint16_t target) : target_(target) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    ::listen(listener_, 64);
+    socklen_t len = sizeof sa;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port = ntohs(sa.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~WireTap() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    acceptor_.join();
+    for (auto& t : pumps_) t.join();
+  }
+  std::uint16_t port = 0;
+  // Lengths of the application-data records (content type 23) the relay sent.
+  std::vector<std::size_t> records() {
+    std::lock_guard lock(mutex_);
+    return records_;
+  }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(target_);
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::connect(server, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      pumps_.emplace_back([this, client, server] { pump(client, server); });
+    }
+  }
+  void pump(int client, int server) {
+    std::vector<unsigned char> from_server;  // not yet parsed into records
+    char buf[65536];
+    pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+    while (!stop_) {
+      if (::poll(fds, 2, 100) <= 0) continue;
+      bool closed = false;
+      for (int i = 0; i < 2 && !closed; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        const ssize_t n = ::recv(fds[i].fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+          closed = true;
+          break;
+        }
+        (void)!::send(fds[1 - i].fd, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+        if (i == 1) {
+          from_server.insert(from_server.end(), buf, buf + n);
+          std::size_t at = 0;
+          while (from_server.size() - at >= 5) {
+            const std::size_t len = (std::size_t{from_server[at + 3]} << 8) | from_server[at + 4];
+            if (from_server.size() - at < 5 + len) break;
+            if (from_server[at] == 23) {
+              std::lock_guard lock(mutex_);
+              records_.push_back(len);
+            }
+            at += 5 + len;
+          }
+          from_server.erase(from_server.begin(), from_server.begin() + static_cast<long>(at));
+        }
+      }
+      if (closed) break;
+    }
+    ::close(client);
+    ::close(server);
+  }
+  std::uint16_t target_;
+  int listener_;
+  std::atomic<bool> stop_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> pumps_;
+  std::mutex mutex_;
+  std::vector<std::size_t> records_;
+};
+
 }  // namespace
 
 class Uclient : public ::testing::TestWithParam<std::tuple<int, bool>> {};
@@ -95,6 +199,42 @@ INSTANTIATE_TEST_SUITE_P(TcpAndTls, UclientStream,
                            return std::string(std::get<0>(p.param) ? "tls" : "tcp") +
                                   (std::get<1>(p.param) ? "_channels" : "_indications");
                          });
+
+// --padding on a TLS leg, judged from the wire: coturn's client still gets every message
+// intact, and the record lengths an observer sees collapse to one (fixed) or to multiples of
+// the block, where without padding they vary with every message.
+TEST(Padding, TlsRecordsOnTheWireHideMessageSizes) {
+  const auto cert = make_test_certificate();
+  for (const std::string mode : {"off", "fixed:512", "block:128"}) {
+    const auto tls_port = free_udp_port();
+    Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key,
+                 "--padding", mode});
+    WireTap tap(tls_port);
+    // Two message sizes, as a variable-bit-rate codec would send.
+    expect_every_message_relayed(relay, tap.port, " -t -S");
+    const auto records = tap.records();
+    std::map<std::size_t, std::size_t> lengths;
+    for (auto n : records) ++lengths[n];
+    ASSERT_GT(records.size(), 1000u) << mode;
+    if (std::getenv("HUSH_SHOW_RECORDS"))
+      for (auto [n, count] : lengths) std::printf("%s: %zu bytes x %zu\n", mode.c_str(), n, count);
+    const auto most = std::max_element(lengths.begin(), lengths.end(), [](auto& a, auto& b) { return a.second < b.second; });
+    if (mode == "off") {
+      EXPECT_GE(lengths.size(), 3u) << "without padding responses and data differ in length";
+    } else if (mode == "fixed:512") {
+      EXPECT_EQ(most->first, 512u + 16) << "a padded record: 512 bytes inside, 16 of AEAD tag";
+      EXPECT_GE(most->second, records.size() * 9 / 10);  // all but the handshake and its tickets
+    } else {
+      std::size_t multiples = 0;
+      for (auto n : records) multiples += (n - 16) % 128 == 0;
+      EXPECT_GE(multiples, records.size() * 9 / 10) << mode;
+    }
+    if (mode != "off") {
+      // The metric counts what padding cost.
+      EXPECT_NE(relay.process().output().find("--padding " + mode + " on TLS legs"), std::string::npos);
+    }
+  }
+}
 
 TEST(RelayOnlyCall, TwoUsersOfOneRelayReachEachOtherThroughRelayedAddresses) {
   Relay relay({"--threads", "2"});

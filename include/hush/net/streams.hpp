@@ -22,11 +22,27 @@
 
 namespace hush::net {
 
+// --padding on TLS legs: every TURN message or ChannelData to the client goes in its own TLS
+// 1.3 record, padded inside the encryption (RFC 8446 §5.4) to a multiple of `size` (block) or
+// to exactly `size` bytes, larger ones to the next multiple (fixed). Plain UDP and TCP legs
+// cannot be padded: their length fields travel in clear.
+struct Padding {
+  enum class Mode { off, block, fixed } mode = Mode::off;
+  std::size_t size = 0;
+  // Padding bytes for a record of `len` plaintext bytes.
+  std::size_t pad_for(std::size_t len) const {
+    if (mode == Mode::off || size == 0) return 0;
+    if (mode == Mode::fixed && len <= size) return size - len;
+    return (size - len % size) % size;
+  }
+};
+
 struct StreamOptions {
   std::chrono::seconds handshake_timeout{10};  // TLS handshake and first frame
   std::chrono::seconds idle_timeout{600};      // nothing received for this long: closed
   std::size_t send_buffer = 256 * 1024;        // per connection; beyond it packets are dropped
   std::size_t max_frame = 65536 + 20;          // largest STUN message or ChannelData accepted
+  Padding padding;                             // TLS legs only
 };
 
 // Connections per source address and in total, over all workers (mutex; accept path only).
@@ -46,8 +62,10 @@ class ConnectionLimits {
 
 // A TLS server context: certificate chain and key, TLS 1.2 and 1.3 with AEAD ciphers only,
 // ALPN "stun.turn" accepted when offered. Errors name the file.
+// With padding on, TLS 1.3 is required: TLS 1.2 records cannot carry padding.
 Result<std::shared_ptr<boost::asio::ssl::context>, std::string> make_tls_context(const std::string& cert,
-                                                                                 const std::string& key);
+                                                                                 const std::string& key,
+                                                                                 bool tls13_only = false);
 
 struct StreamCounters {
   std::uint64_t accepted = 0;
@@ -56,6 +74,7 @@ struct StreamCounters {
   std::uint64_t closed_malformed = 0;   // a frame that is neither STUN nor ChannelData, or too large
   std::uint64_t handshake_failures = 0;
   std::uint64_t slow_reader_drops = 0;  // packets dropped because a connection's send buffer was full
+  std::uint64_t padding_bytes = 0;      // added inside TLS records by --padding
 };
 
 class StreamHub {
