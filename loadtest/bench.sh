@@ -64,7 +64,9 @@ start_server() {  # name [threads] -> sets $pid
 }
 
 stop_server() {
-  kill -INT "$pid" 2>/dev/null || true  # hush: SIGTERM would drain first
+  # hush drains on SIGTERM and stops at once on SIGINT; coturn and the ceiling stop on SIGTERM.
+  kill -INT "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   sleep 0.3
 }
