@@ -77,19 +77,14 @@ turn::QuotaLimits quota_limits(const config::Config& c) {
 // external address in place of the bound one behind NAT.
 std::vector<std::string> api_uris(const config::Config& c, const std::vector<Endpoint>& listen) {
   if (!c.api_uris.empty()) return c.api_uris;
-  std::vector<Endpoint> reported;
-  for (auto ep : listen) {
-    if (ep.ip.is_v4() && c.external_v4) ep.ip = *c.external_v4;
-    if (!ep.ip.is_v4() && c.external_v6) ep.ip = *c.external_v6;
-    reported.push_back(ep);
-  }
-  std::vector<Endpoint> reported_tls;
-  for (auto ep : c.tls_listen) {
-    if (ep.ip.is_v4() && c.external_v4) ep.ip = *c.external_v4;
-    if (!ep.ip.is_v4() && c.external_v6) ep.ip = *c.external_v6;
-    reported_tls.push_back(ep);
-  }
-  return config::turn_uris(reported, reported_tls);
+  auto reported = [&c](std::vector<Endpoint> eps) {
+    for (auto& ep : eps) {
+      const auto& external = ep.ip.is_v4() ? c.external_v4 : c.external_v6;
+      if (external) ep.ip = *external;
+    }
+    return eps;
+  };
+  return config::turn_uris(reported(listen), reported(c.tls_listen));
 }
 
 api::ApiOptions api_options(const config::Config& c, const std::vector<Endpoint>& listen) {
@@ -307,44 +302,34 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   // SIGHUP: the command line again, which re-reads --config and --secret-file. All or nothing:
   // a bad file keeps the running configuration.
   auto reload = [&] {
+    auto reject = [&](const std::string& why) {
+      log::error("SIGHUP: " + why + "; the running configuration is kept");
+      ++state.reload_failures;
+    };
     std::ostringstream errors;
     auto parsed = config::parse(argc, argv, errors);
     if (parsed.command != config::Command::run) {
       std::string why = errors.str();
       while (!why.empty() && why.back() == '\n') why.pop_back();
-      log::error("SIGHUP: configuration rejected, the running one is kept: " + why);
-      ++state.reload_failures;
-      return;
+      return reject("configuration rejected: " + why);
     }
     config::Config next = std::move(parsed.config);
     auth::SecretSet next_secrets = secrets;
     if (!generated) {
       auto loaded = auth::SecretSet::load_file(next.secret_file);
-      if (!loaded) {
-        log::error("SIGHUP: --secret-file: " + loaded.error() + "; the running configuration is kept");
-        ++state.reload_failures;
-        return;
-      }
+      if (!loaded) return reject("--secret-file: " + loaded.error());
       next_secrets = std::move(*loaded);
     }
     std::shared_ptr<boost::asio::ssl::context> next_tls;
     if (tls) {
       auto made = net::make_tls_context(next.cert_file, next.key_file, c.padding_mode != 0);
-      if (!made) {
-        log::error("SIGHUP: --cert/--key: " + made.error() + "; the running configuration is kept");
-        ++state.reload_failures;
-        return;
-      }
+      if (!made) return reject("--cert/--key: " + made.error());
       next_tls = std::move(*made);
     }
     auth::SecretSet next_keys;
     if (credentials) {
       auto keys = auth::SecretSet::load_file(next.api_key_file);
-      if (!keys) {
-        log::error("SIGHUP: --api-key-file: " + keys.error() + "; the running configuration is kept");
-        ++state.reload_failures;
-        return;
-      }
+      if (!keys) return reject("--api-key-file: " + keys.error());
       next_keys = std::move(*keys);
     }
     for (const auto& option : config::restart_only_changes(c, next))
