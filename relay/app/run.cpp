@@ -12,6 +12,8 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "app.hpp"
@@ -67,6 +69,16 @@ net::StreamOptions stream_options(const config::Config& c) {
                                          : net::Padding::Mode::off;
   o.padding.size = c.padding_size;
   return o;
+}
+
+// The TLS and DTLS contexts for --cert and --key; with padding on, TLS 1.3 only.
+Result<std::pair<std::shared_ptr<boost::asio::ssl::context>, net::DtlsContext>, std::string> load_tls(
+    const config::Config& c) {
+  auto tls = net::make_tls_context(c.cert_file, c.key_file, c.padding_mode != 0);
+  if (!tls) return err(tls.error());
+  auto dtls = net::make_dtls_context(c.cert_file, c.key_file);
+  if (!dtls) return err(dtls.error());
+  return std::pair{std::move(*tls), std::move(*dtls)};
 }
 
 turn::QuotaLimits quota_limits(const config::Config& c) {
@@ -208,13 +220,14 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   State state;
   net::ConnectionLimits connections(c.max_connections, c.max_connections_per_source);
   std::shared_ptr<boost::asio::ssl::context> tls;
+  net::DtlsContext dtls;
   if (!c.tls_listen.empty()) {
-    auto made = net::make_tls_context(c.cert_file, c.key_file, c.padding_mode != 0);
+    auto made = load_tls(c);
     if (!made) {
       std::cerr << "hush-relay: --cert/--key: " << made.error() << "\n";
       return 2;
     }
-    tls = std::move(*made);
+    std::tie(tls, dtls) = std::move(*made);
   }
   state.quotas.set_limits(quota_limits(c));
   state.max_allocations = c.max_allocations;
@@ -237,7 +250,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
       state.workers.push_back(std::make_unique<net::Worker>(
           wc, snapshot,
           net::Worker::Shared{*live, *in_use, state.quotas, reservations, pseudonyms, pseudonyms_on, connections},
-          tls));
+          tls, dtls));
     } catch (const std::exception& e) {
       std::cerr << "hush-relay: --listen: " << e.what() << "\n";
       return 2;
@@ -282,13 +295,13 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   if (api_http) api_http->start();
 
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
-            " UDP/TCP listen addresses, " + std::to_string(c.tls_listen.size()) +
-            " TLS" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
+ " UDP/TCP listen addresses, " + std::to_string(c.tls_listen.size()) +
+            " TLS/DTLS" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
   if (c.padding_mode != 0 && c.tls_listen.empty())
-    log::warn("--padding applies to TLS legs only, and there is no --tls-listen: nothing is padded. UDP and TCP "
-              "legs cannot be padded, because their length fields travel in clear");
+    log::warn("--padding applies to TLS and DTLS legs only, and there is no --tls-listen: nothing is padded. UDP "
+              "and TCP legs cannot be padded, because their length fields travel in clear");
   else if (c.padding_mode != 0)
-    log::info("--padding " + c.padding + " on TLS legs (TLS 1.3 only); UDP and TCP legs are not padded");
+    log::info("--padding " + c.padding + " on TLS (1.3 only) and DTLS legs; UDP and TCP legs are not padded");
   if (generated) {
     // The safe default run: a secret that lives only in this process, and a credential for it.
     auto cred = auth::mint_credential(secrets, unix_now(), 3600);
@@ -321,10 +334,11 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
       next_secrets = std::move(*loaded);
     }
     std::shared_ptr<boost::asio::ssl::context> next_tls;
+    net::DtlsContext next_dtls;
     if (tls) {
-      auto made = net::make_tls_context(next.cert_file, next.key_file, c.padding_mode != 0);
+      auto made = load_tls(next);
       if (!made) return reject("--cert/--key: " + made.error());
-      next_tls = std::move(*made);
+      std::tie(next_tls, next_dtls) = std::move(*made);
     }
     auth::SecretSet next_keys;
     if (credentials) {
@@ -358,7 +372,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     for (auto& w : state.workers) {
       w->reconfigure(next_snapshot, next.server);
       w->set_stream_options(stream_options(next));
-      if (next_tls) w->set_tls_context(next_tls);
+      if (next_tls) w->set_tls_context(next_tls, next_dtls);
     }
     connections.set(next.max_connections, next.max_connections_per_source);
     if (next_tls) tls = next_tls;

@@ -88,26 +88,26 @@ struct Raw {
 void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--listen", r.listen, "UDP address to serve STUN/TURN on, IP:PORT or [IPv6]:PORT (repeatable)")
       ->capture_default_str();
-  app.add_option("--tls-listen", r.tls_listen, "TCP address for TURN over TLS, IP:PORT (repeatable; needs --cert and --key)");
-  app.add_option("--cert", r.cert, "PEM certificate chain for TLS (re-read on SIGHUP)");
-  app.add_option("--key", r.key, "PEM private key for TLS (re-read on SIGHUP)");
-  app.add_option("--max-connections", r.max_connections, "TCP and TLS connections in total (0: unlimited)")
+  app.add_option("--tls-listen", r.tls_listen, "Address for TURN over TLS (TCP) and DTLS (UDP), IP:PORT (repeatable; needs --cert and --key)");
+  app.add_option("--cert", r.cert, "PEM certificate chain for TLS and DTLS (re-read on SIGHUP)");
+  app.add_option("--key", r.key, "PEM private key for TLS and DTLS (re-read on SIGHUP)");
+  app.add_option("--max-connections", r.max_connections, "TCP and TLS connections and DTLS sessions in total (0: unlimited)")
       ->capture_default_str();
   app.add_option("--max-connections-per-source", r.max_connections_per_source,
-                 "TCP and TLS connections per client IP address (0: unlimited)")
+                 "TCP and TLS connections and DTLS sessions per client IP address (0: unlimited)")
       ->capture_default_str();
   app.add_option("--stream-handshake-timeout", r.stream_handshake_timeout,
-                 "Seconds a new TCP or TLS connection has to finish TLS and send its first message")
+                 "Seconds a new TCP or TLS connection or DTLS session has to finish its handshake and send its first message")
       ->capture_default_str();
   app.add_option("--stream-idle-timeout", r.stream_idle_timeout,
-                 "Seconds a TCP or TLS connection may stay silent before it is closed")
+                 "Seconds a TCP or TLS connection or DTLS session may stay silent before it is closed")
       ->capture_default_str();
   app.add_option("--stream-send-buffer", r.stream_send_buffer,
                  "Bytes queued per TCP or TLS connection for a slow reader; beyond it packets are dropped")
       ->capture_default_str();
   app.add_option("--padding", r.padding,
-                 "off, block:N or fixed:N: pad every message to a TLS client inside its own TLS 1.3 record "
-                 "(UDP and TCP legs cannot be padded)")
+                 "off, block:N or fixed:N: pad messages to TLS and DTLS clients inside the encryption (TLS: one "
+                 "TLS 1.3 record each; DTLS: ChannelData and Data indications). UDP and TCP legs cannot be padded")
       ->capture_default_str();
   app.add_option("--relay-ip", r.relay_ip,
                  "Address relayed sockets bind to, one per family (repeatable; default: the listen address)");
@@ -306,8 +306,10 @@ std::vector<std::string> turn_uris(const std::vector<Endpoint>& listen, const st
   for (const char* transport : {"udp", "tcp"})
     for (const auto& ep : listen)
       if (!ep.ip.is_unspecified()) out.push_back("turn:" + ep.to_string() + "?transport=" + transport);
-  for (const auto& ep : tls_listen)
-    if (!ep.ip.is_unspecified()) out.push_back("turns:" + ep.to_string() + "?transport=tcp");
+  // RFC 7065: turns: with transport=udp is TURN over DTLS.
+  for (const char* transport : {"udp", "tcp"})
+    for (const auto& ep : tls_listen)
+      if (!ep.ip.is_unspecified()) out.push_back("turns:" + ep.to_string() + "?transport=" + transport);
   return out;
 }
 

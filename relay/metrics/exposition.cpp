@@ -77,8 +77,8 @@ std::vector<MetricFamily> families(const RelaySample& s) {
 
   // Active state, by transport and address family.
   auto& active = b.family("hush_allocations_active", "Allocations alive now, by client transport", MetricType::Gauge);
-  constexpr const char* kTransports[] = {"udp", "tcp", "tls"};
-  for (std::size_t t = 0; t < 3; ++t)
+  constexpr const char* kTransports[] = {"udp", "tcp", "tls", "dtls"};
+  for (std::size_t t = 0; t < std::size(kTransports); ++t)
     Builder::add(active, sum(s, [t](const WorkerSample& w) { return w.gauges.allocations_by_transport[t]; }),
                  {{"transport", kTransports[t]}});
   auto& relayed = b.family("hush_relayed_addresses_active",
@@ -160,14 +160,14 @@ std::vector<MetricFamily> families(const RelaySample& s) {
     if (n > 0) Builder::add(errors, n, {{"code", std::to_string(code)}});
   }
 
-  // TCP and TLS connections.
-  Builder::add(b.family("hush_stream_connections_active", "TCP and TLS connections open now", MetricType::Gauge),
+  // TCP and TLS connections and DTLS sessions.
+  Builder::add(b.family("hush_stream_connections_active", "TCP and TLS connections and DTLS sessions open now", MetricType::Gauge),
                sum(s, [](const WorkerSample& w) { return w.streams.active; }));
-  b.summed(s, "hush_stream_accepted_total", "TCP and TLS connections accepted", MetricType::Counter,
+  b.summed(s, "hush_stream_accepted_total", "TCP and TLS connections and DTLS sessions accepted (DTLS: after the cookie exchange)", MetricType::Counter,
            [](const WorkerSample& w) { return w.streams.accepted; });
   b.summed(s, "hush_stream_refused_total", "Connections refused by --max-connections(-per-source)",
            MetricType::Counter, [](const WorkerSample& w) { return w.streams.refused; });
-  auto& closed = b.family("hush_stream_closed_total", "Connections the relay closed, by reason", MetricType::Counter);
+  auto& closed = b.family("hush_stream_closed_total", "Connections and DTLS sessions the relay closed, by reason", MetricType::Counter);
   Builder::add(closed, sum(s, [](const WorkerSample& w) { return w.streams.closed_timeout; }), {{"reason", "timeout"}});
   Builder::add(closed, sum(s, [](const WorkerSample& w) { return w.streams.closed_malformed; }), {{"reason", "malformed"}});
   Builder::add(closed, sum(s, [](const WorkerSample& w) { return w.streams.tls_handshake_failures; }),

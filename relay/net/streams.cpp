@@ -14,6 +14,7 @@
 
 #include "hush/base/bytes.hpp"
 #include "hush/stun/channel_data.hpp"
+#include "alpn.hpp"
 
 namespace hush::net {
 
@@ -29,16 +30,6 @@ Endpoint to_endpoint(const tcp::endpoint& ep) {
   return Endpoint{*IpAddress::parse(ep.address().to_string()), ep.port()};
 }
 
-int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen, void*) {
-  // RFC 7443: "stun.turn". A client that offers other protocols only is served without ALPN.
-  static const unsigned char kTurn[] = {9, 's', 't', 'u', 'n', '.', 't', 'u', 'r', 'n'};
-  unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kTurn, sizeof kTurn, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
-    *out = selected;
-    return SSL_TLSEXT_ERR_OK;
-  }
-  return SSL_TLSEXT_ERR_NOACK;
-}
 }  // namespace
 
 // ---- limits -------------------------------------------------------------------------------
@@ -86,7 +77,7 @@ Result<std::shared_ptr<ssl::context>, std::string> make_tls_context(const std::s
   // TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all AEAD.
   SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20");
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_alpn_select_cb(native, select_alpn, nullptr);
+  SSL_CTX_set_alpn_select_cb(native, select_turn_alpn, nullptr);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert, ec);
   if (ec) return err("cannot load certificate " + cert + ": " + ec.message());

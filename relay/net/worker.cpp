@@ -41,7 +41,7 @@ struct Worker::RelaySocketState {
 };
 
 Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared,
-               std::shared_ptr<boost::asio::ssl::context> tls)
+               std::shared_ptr<boost::asio::ssl::context> tls, DtlsContext dtls)
     : config_(std::move(config)),
       events_(shared.pseudonyms, shared.pseudonyms_on),
       outbox_(config_.batch * 2 + 8, (config_.batch * 2 + 8) * turn::Outbox::kMaxResponse),
@@ -59,6 +59,15 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
     if (!fd) throw std::runtime_error("cannot listen on " + ep.to_string() + ": " + fd.error());
     listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
   }
+  udp_listeners_ = listeners_.size();
+  dtls_ = std::make_unique<DtlsHub>(*server_, outbox_, [this] { flush(); }, config_.streams, shared.connections);
+  dtls_->set_context(std::move(dtls));
+  for (const auto& ep : config_.tls_listen) {
+    auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
+    if (!fd) throw std::runtime_error("cannot listen for DTLS on " + ep.to_string() + ": " + fd.error());
+    listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
+    dtls_->add_socket(*fd);
+  }
   streams_ = std::make_unique<StreamHub>(
       io_, *server_, outbox_, [this] { flush(); }, [this] { return now(); }, config_.streams, shared.connections);
   streams_->set_tls_context(std::move(tls));
@@ -69,6 +78,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
 Worker::~Worker() {
   // Close every relayed socket through the TURN core, then let aborted handlers free state.
   streams_->close_all();
+  dtls_->close_all();
   server_->clear();
   for (auto& l : listeners_) l->close();
   tick_.cancel();
@@ -107,12 +117,18 @@ void Worker::reconfigure(std::shared_ptr<const turn::Snapshot> s, const turn::Se
   });
 }
 
-void Worker::set_tls_context(std::shared_ptr<boost::asio::ssl::context> tls) {
-  asio::post(io_, [this, tls = std::move(tls)]() mutable { streams_->set_tls_context(std::move(tls)); });
+void Worker::set_tls_context(std::shared_ptr<boost::asio::ssl::context> tls, DtlsContext dtls) {
+  asio::post(io_, [this, tls = std::move(tls), dtls = std::move(dtls)]() mutable {
+    streams_->set_tls_context(std::move(tls));
+    dtls_->set_context(std::move(dtls));
+  });
 }
 
 void Worker::set_stream_options(const StreamOptions& o) {
-  asio::post(io_, [this, o] { streams_->set_options(o); });
+  asio::post(io_, [this, o] {
+    streams_->set_options(o);
+    dtls_->set_options(o);
+  });
 }
 
 void Worker::set_draining(bool on) {
@@ -128,7 +144,8 @@ std::optional<Worker::Stats> Worker::stats(std::chrono::milliseconds timeout) {
     st.counters = server_->counters();
     st.gauges = server_->gauges(std::chrono::steady_clock::now());
     st.streams = streams_->counters();
-    st.connections = streams_->connections();
+    st.streams += dtls_->counters();
+    st.connections = streams_->connections() + dtls_->sessions();
     timespec cpu{};
     if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
       st.cpu_seconds = static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9;
@@ -139,7 +156,9 @@ std::optional<Worker::Stats> Worker::stats(std::chrono::milliseconds timeout) {
 }
 
 void Worker::on_tick() {
-  server_->on_timer(now());
+  const turn::Now t = now();
+  server_->on_timer(t);
+  dtls_->on_tick(t);
   tick_.expires_after(kTick);
   tick_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) on_tick();
@@ -224,6 +243,12 @@ bool Worker::drain(int fd, Deliver deliver) {
 }
 
 bool Worker::drain_listener(std::size_t index) {
+  if (index >= udp_listeners_) {
+    return drain(listeners_[index]->native_handle(),
+                 [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+                   dtls_->on_datagram(t, index - udp_listeners_, from, data, n);
+                 });
+  }
   return drain(listeners_[index]->native_handle(), [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_client_datagram(t, static_cast<std::uint16_t>(index), from, Bytes{data, n}, outbox_);
   });
@@ -246,9 +271,11 @@ void Worker::flush() {
     // One sendmmsg per run of datagrams leaving the same socket.
     const auto via = items[i].via;
     const auto sock = items[i].socket;
-    if (via == turn::Transmit::Via::listener && sock >= turn::kTcpListenerBase) {
+    if (via == turn::Transmit::Via::listener && sock >= turn::kDtlsListenerBase) {
       // A stream client: framed into its connection's buffer (dropped when that is full).
-      streams_->send(items[i]);
+      // A DTLS client: one record, one datagram.
+      if (sock >= turn::kTcpListenerBase) streams_->send(items[i]);
+      else dtls_->send(items[i]);
       ++i;
       continue;
     }

@@ -4,8 +4,8 @@
 //   hush-probe --server HOST --port 3478 --username U --password P
 //
 // Checks: STUN Binding (libnice's STUN usage), a TURN allocation over UDP and over TCP
-// (libnice agents gathering a relayed candidate), over TLS (OpenSSL with ALPN stun.turn, as
-// libnice 0.1.21 cannot speak real TLS to a TURN server), and a relayed round trip between
+// (libnice agents gathering a relayed candidate), over TLS and DTLS on --tls-port (OpenSSL with
+// ALPN stun.turn, as libnice 0.1.21 speaks neither to a TURN server), and a relayed round trip between
 // two local libnice agents that may use nothing but relayed candidates. Exits 0 when
 // everything passed, 1 otherwise, 2 on a bad option.
 #include <arpa/inet.h>
@@ -257,15 +257,15 @@ Row round_trip(const Options& o, const std::string& server_ip) {
   return finish(detail);
 }
 
-// ---- TURN over TLS with OpenSSL ------------------------------------------------------------
+// ---- TURN over TLS and DTLS with OpenSSL ---------------------------------------------------
 
-Row tls_allocation(const Options& o) {
-  const char* name = "TURN allocation (TLS)";
+Row tls_allocation(const Options& o, bool dtls) {
+  const char* name = dtls ? "TURN allocation (DTLS)" : "TURN allocation (TLS)";
   const auto start = Clock::now();
   socklen_t len = 0;
   auto srv = resolve(o.server, o.tls_port, len);
   if (!srv) return {name, false, 0, "cannot resolve " + o.server};
-  const int fd = ::socket(srv->ss_family, SOCK_STREAM, 0);
+  const int fd = ::socket(srv->ss_family, dtls ? SOCK_DGRAM : SOCK_STREAM, 0);
   timeval tv{o.timeout, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -273,12 +273,18 @@ Row tls_allocation(const Options& o) {
     ::close(fd);
     return {name, false, ms_since(start), "cannot connect"};
   }
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX* ctx = SSL_CTX_new(dtls ? DTLS_client_method() : TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, dtls ? DTLS1_2_VERSION : TLS1_2_VERSION);
   static const unsigned char kAlpn[] = {9, 's', 't', 'u', 'n', '.', 't', 'u', 'r', 'n'};
   SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
   SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
+  if (dtls) {
+    BIO* bio = BIO_new_dgram(fd, BIO_NOCLOSE);
+    BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &*srv);
+    SSL_set_bio(ssl, bio, bio);
+  } else {
+    SSL_set_fd(ssl, fd);
+  }
   SSL_set_tlsext_host_name(ssl, o.server.c_str());
   Row row{name, false, 0, ""};
   auto done = [&](bool ok, std::string detail) {
@@ -290,7 +296,14 @@ Row tls_allocation(const Options& o) {
     ::close(fd);
     return row;
   };
-  if (SSL_connect(ssl) != 1) return done(false, "TLS handshake failed");
+  // DTLS retransmits its flights on its own timer until the check's time is up.
+  const auto deadline = start + std::chrono::seconds(o.timeout);
+  int connected = SSL_connect(ssl);
+  while (dtls && connected != 1 && SSL_get_error(ssl, connected) == SSL_ERROR_WANT_READ && Clock::now() < deadline) {
+    DTLSv1_handle_timeout(ssl);
+    connected = SSL_connect(ssl);
+  }
+  if (connected != 1) return done(false, dtls ? "DTLS handshake failed" : "TLS handshake failed");
   const unsigned char* alpn = nullptr;
   unsigned alpn_len = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
@@ -304,6 +317,13 @@ Row tls_allocation(const Options& o) {
     fill(b);
     auto m = b.finish();
     if (!m || SSL_write(ssl, m->data(), static_cast<int>(m->size())) <= 0) return std::nullopt;
+    if (dtls) {  // one record, one message
+      std::vector<std::byte> in(65536);
+      const int n = SSL_read(ssl, in.data(), static_cast<int>(in.size()));
+      if (n < 20) return std::nullopt;
+      in.resize(static_cast<std::size_t>(n));
+      return in;
+    }
     std::vector<std::byte> in(20);
     if (SSL_read(ssl, in.data(), 20) != 20) return std::nullopt;
     const std::size_t body = (std::to_integer<std::size_t>(in[2]) << 8) | std::to_integer<std::size_t>(in[3]);
@@ -350,7 +370,7 @@ int main(int argc, char** argv) {
   CLI::App app{"hush-probe: check a TURN relay over every transport and print what works", "hush-probe"};
   app.add_option("--server", o.server, "Relay host name or address")->required();
   app.add_option("--port", o.port, "UDP and TCP port")->capture_default_str();
-  app.add_option("--tls-port", o.tls_port, "TLS port (default: no TLS check)");
+  app.add_option("--tls-port", o.tls_port, "TLS (TCP) and DTLS (UDP) port (default: no TLS or DTLS check)");
   app.add_option("--secret-file", o.secret_file, "REST shared secret file: a credential is minted from its first line");
   app.add_option("--username", o.username, "TURN username (instead of --secret-file)");
   app.add_option("--password", o.password, "TURN password");
@@ -387,7 +407,10 @@ int main(int argc, char** argv) {
   rows.push_back(binding(o));
   rows.push_back(allocation(o, server_ip, NICE_RELAY_TYPE_TURN_UDP, "TURN allocation (UDP)"));
   rows.push_back(allocation(o, server_ip, NICE_RELAY_TYPE_TURN_TCP, "TURN allocation (TCP)"));
-  if (o.tls_port != 0) rows.push_back(tls_allocation(o));
+  if (o.tls_port != 0) {
+    rows.push_back(tls_allocation(o, false));
+    rows.push_back(tls_allocation(o, true));
+  }
   rows.push_back(round_trip(o, server_ip));
 
   bool all_ok = true;

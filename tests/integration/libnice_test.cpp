@@ -191,14 +191,16 @@ TEST(Probe, ChecksEveryTransportAndFailsLoudly) {
   auto good = run_command(probe + " --timeout 5 --secret-file " + relay.secret_file + " 2>&1");
   EXPECT_EQ(good.exit_code, 0) << good.output;
   for (const std::string row : {"STUN binding (UDP)", "TURN allocation (UDP)", "TURN allocation (TCP)",
-                                "TURN allocation (TLS)", "relayed round trip (UDP)"})
+                                "TURN allocation (TLS)", "TURN allocation (DTLS)", "relayed round trip (UDP)"})
     EXPECT_NE(good.output.find(row + std::string(28 - row.size(), ' ') + " ok"), std::string::npos) << row << "\n"
                                                                                                   << good.output;
   EXPECT_EQ(good.output.find("FAIL"), std::string::npos) << good.output;
-  EXPECT_NE(good.output.find("ALPN stun.turn"), std::string::npos) << good.output;
+  EXPECT_NE(good.output.find("TLSv1.3, ALPN stun.turn"), std::string::npos) << good.output;
+  EXPECT_NE(good.output.find("DTLSv1.2, ALPN stun.turn"), std::string::npos) << good.output;
 
   auto bad = run_command(probe + " --timeout 2 --username " + relay.credential_username() + " --password wrong 2>&1");
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("TURN allocation (TLS)        FAIL"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("TURN allocation (DTLS)       FAIL"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("error 401"), std::string::npos) << bad.output;
 }

@@ -159,6 +159,13 @@ TestCertificate make_test_certificate() {
   return c;
 }
 
+double metric(std::uint16_t port, const std::string& sample) {
+  std::istringstream in(http_request(port, "/metrics").body);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(sample + " ", 0) == 0) return std::atof(line.c_str() + sample.size() + 1);
+  return -1;
+}
+
 HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method,
                           const std::string& authorization) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -63,6 +63,8 @@ struct HttpResponse {
 // One HTTP/1.1 request to 127.0.0.1:port.
 HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method = "GET",
                           const std::string& authorization = "");
+// The value of one sample (name with its labels, as exposed) from /metrics; -1 if absent.
+double metric(std::uint16_t port, const std::string& sample);
 
 // hush-relay on 127.0.0.1:port with a secret file and loopback peers allowed.
 class Relay {

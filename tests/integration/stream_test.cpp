@@ -117,14 +117,6 @@ class TcpTurn {
   Endpoint relayed_;
 };
 
-double metric(std::uint16_t port, const std::string& name) {
-  const std::string text = http_request(port, "/metrics").body;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(name + " ", 0) == 0) return std::atof(line.c_str() + name.size() + 1);
-  return -1;
-}
-
 std::vector<std::string> with_metrics(std::uint16_t mport, std::vector<std::string> more = {}) {
   more.insert(more.begin(), {"--metrics", "127.0.0.1:" + std::to_string(mport)});
   return more;

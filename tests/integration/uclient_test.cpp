@@ -59,7 +59,8 @@ Totals parse_totals(const std::string& out) {
 
 // Runs turnutils_uclient (10 clients x 100 messages of 120 bytes to an echo peer) with the
 // extra flags, and checks that every message came back.
-void expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags) {
+// Returns the client's output.
+std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags) {
   std::uint16_t peer_port = 0;
   auto peer = start_peer(relay.port, peer_port);
   std::string cmd = "timeout 120 turnutils_uclient" + flags + " -W " + relay.secret + " -u user -e 127.0.0.1 -r " +
@@ -70,6 +71,7 @@ void expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const
   EXPECT_EQ(t.received, t.sent);
   EXPECT_EQ(t.lost, 0);
   EXPECT_TRUE(relay.process().running());
+  return r.output;
 }
 
 // A TCP forwarder between clients and the relay's TLS port that records, as an observer of
@@ -164,6 +166,118 @@ class WireTap {
   std::vector<std::size_t> records_;
 };
 
+// A UDP forwarder between DTLS clients and the relay (one upstream socket per client, so the
+// relay still sees one 5-tuple per client) that records, as an observer of the wire would,
+// the length of every application-data record (content type 23) in the relay's datagrams.
+class DatagramTap {
+ public:
+  explicit DatagramTap(std::uint16_t target) : target_(target) {
+    front_ = open_bound(0);
+    sockaddr_in sa{};
+    socklen_t len = sizeof sa;
+    ::getsockname(front_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port = ntohs(sa.sin_port);
+    pump_ = std::thread([this] { run(); });
+  }
+  ~DatagramTap() {
+    stop_ = true;
+    pump_.join();
+    ::close(front_);
+    for (auto& [key, fd] : upstream_) ::close(fd);
+  }
+  std::uint16_t port = 0;
+  std::vector<std::size_t> records() {
+    std::lock_guard lock(mutex_);
+    return records_;
+  }
+
+ private:
+  static int open_bound(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    return fd;
+  }
+  void run() {
+    char buf[65536];
+    while (!stop_) {
+      std::vector<pollfd> fds{{front_, POLLIN, 0}};
+      std::vector<sockaddr_in> clients{sockaddr_in{}};
+      for (auto& [key, fd] : upstream_) {
+        fds.push_back({fd, POLLIN, 0});
+        clients.push_back(client_of_[fd]);
+      }
+      if (::poll(fds.data(), fds.size(), 100) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        sockaddr_in from{};
+        socklen_t len = sizeof from;
+        const ssize_t n = ::recvfrom(front_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+        if (n > 0) {
+          const auto key = (std::uint64_t{from.sin_addr.s_addr} << 16) | from.sin_port;
+          auto it = upstream_.find(key);
+          if (it == upstream_.end()) {
+            it = upstream_.emplace(key, open_bound(0)).first;
+            client_of_[it->second] = from;
+          }
+          sockaddr_in to{};
+          to.sin_family = AF_INET;
+          to.sin_port = htons(target_);
+          to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+          (void)::sendto(it->second, buf, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+        }
+      }
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & POLLIN)) continue;
+        const ssize_t n = ::recv(fds[i].fd, buf, sizeof buf, 0);
+        if (n <= 0) continue;
+        // DTLS record header: type, version (2), epoch (2), sequence (6), length (2).
+        std::size_t at = 0;
+        while (static_cast<std::size_t>(n) - at >= 13) {
+          const auto* r = reinterpret_cast<const unsigned char*>(buf + at);
+          const std::size_t len = (std::size_t{r[11]} << 8) | r[12];
+          if (r[0] == 23) {
+            std::lock_guard lock(mutex_);
+            records_.push_back(len);
+          }
+          at += 13 + len;
+        }
+        (void)::sendto(front_, buf, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&clients[i]),
+                       sizeof clients[i]);
+      }
+    }
+  }
+  std::uint16_t target_;
+  int front_;
+  std::map<std::uint64_t, int> upstream_;
+  std::map<int, sockaddr_in> client_of_;
+  std::atomic<bool> stop_{false};
+  std::thread pump_;
+  std::mutex mutex_;
+  std::vector<std::size_t> records_;
+};
+
+// How the lengths of the relay's records spread, for the padding tests.
+struct RecordLengths {
+  std::map<std::size_t, std::size_t> count;
+  std::size_t total = 0;
+  explicit RecordLengths(const std::vector<std::size_t>& records, const std::string& label) : total(records.size()) {
+    for (auto n : records) ++count[n];
+    if (std::getenv("HUSH_SHOW_RECORDS"))
+      for (auto [n, c] : count) std::printf("%s: %zu bytes x %zu\n", label.c_str(), n, c);
+  }
+  std::pair<std::size_t, std::size_t> most_common() const {
+    return *std::max_element(count.begin(), count.end(), [](auto& a, auto& b) { return a.second < b.second; });
+  }
+  std::size_t multiples_of(std::size_t block, std::size_t overhead) const {
+    std::size_t n = 0;
+    for (auto [len, c] : count) n += (len - overhead) % block == 0 ? c : 0;
+    return n;
+  }
+};
+
 }  // namespace
 
 class Uclient : public ::testing::TestWithParam<std::tuple<int, bool>> {};
@@ -171,7 +285,7 @@ class Uclient : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 TEST_P(Uclient, RelaysEveryMessage) {
   const auto [threads, channels] = GetParam();
   Relay relay({"--threads", std::to_string(threads)});
-  expect_every_message_relayed(relay, relay.port, channels ? "" : " -c");
+  expect_every_message_relayed(relay, relay.port, channels ? "" : " -s");
 }
 
 INSTANTIATE_TEST_SUITE_P(ThreadsAndChannels, Uclient,
@@ -190,7 +304,7 @@ TEST_P(UclientStream, RelaysEveryMessage) {
   const auto tls_port = free_udp_port();
   Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key});
   expect_every_message_relayed(relay, tls ? tls_port : relay.port,
-                               std::string(tls ? " -t -S" : " -t") + (channels ? "" : " -c"));
+                               std::string(tls ? " -t -S" : " -t") + (channels ? "" : " -s"));
 }
 
 INSTANTIATE_TEST_SUITE_P(TcpAndTls, UclientStream,
@@ -212,26 +326,62 @@ TEST(Padding, TlsRecordsOnTheWireHideMessageSizes) {
     WireTap tap(tls_port);
     // Two message sizes, as a variable-bit-rate codec would send.
     expect_every_message_relayed(relay, tap.port, " -t -S");
-    const auto records = tap.records();
-    std::map<std::size_t, std::size_t> lengths;
-    for (auto n : records) ++lengths[n];
-    ASSERT_GT(records.size(), 1000u) << mode;
-    if (std::getenv("HUSH_SHOW_RECORDS"))
-      for (auto [n, count] : lengths) std::printf("%s: %zu bytes x %zu\n", mode.c_str(), n, count);
-    const auto most = std::max_element(lengths.begin(), lengths.end(), [](auto& a, auto& b) { return a.second < b.second; });
+    const RecordLengths lengths(tap.records(), "tls " + mode);
+    ASSERT_GT(lengths.total, 1000u) << mode;
     if (mode == "off") {
-      EXPECT_GE(lengths.size(), 3u) << "without padding responses and data differ in length";
+      EXPECT_GE(lengths.count.size(), 3u) << "without padding responses and data differ in length";
     } else if (mode == "fixed:512") {
-      EXPECT_EQ(most->first, 512u + 16) << "a padded record: 512 bytes inside, 16 of AEAD tag";
-      EXPECT_GE(most->second, records.size() * 9 / 10);  // all but the handshake and its tickets
+      EXPECT_EQ(lengths.most_common().first, 512u + 16) << "a padded record: 512 bytes inside, 16 of AEAD tag";
+      EXPECT_GE(lengths.most_common().second, lengths.total * 9 / 10);  // all but the handshake and its tickets
     } else {
-      std::size_t multiples = 0;
-      for (auto n : records) multiples += (n - 16) % 128 == 0;
-      EXPECT_GE(multiples, records.size() * 9 / 10) << mode;
+      EXPECT_GE(lengths.multiples_of(128, 16), lengths.total * 9 / 10) << mode;
     }
     if (mode != "off") {
-      // The metric counts what padding cost.
-      EXPECT_NE(relay.process().output().find("--padding " + mode + " on TLS legs"), std::string::npos);
+      EXPECT_NE(relay.process().output().find("--padding " + mode + " on TLS"), std::string::npos);
+    }
+  }
+}
+
+// TURN over DTLS (RFC 7350): coturn's client with -S and no -t speaks DTLS to the UDP side
+// of the TLS port.
+class UclientDtls : public ::testing::TestWithParam<bool> {};
+
+TEST_P(UclientDtls, RelaysEveryMessage) {
+  const auto cert = make_test_certificate();
+  const auto tls_port = free_udp_port();
+  Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key});
+  const auto out = expect_every_message_relayed(relay, tls_port, GetParam() ? " -S" : " -S -s");
+  EXPECT_NE(out.find("method=DTLSv1.2"), std::string::npos) << "the client did not speak DTLS 1.2";
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtls, UclientDtls, ::testing::Values(true, false),
+                         [](const auto& p) { return std::string(p.param ? "channels" : "indications"); });
+
+// --padding on a DTLS leg, judged from the wire: ChannelData grows after its Length field and
+// Data indications by a comprehension-optional attribute, inside the DTLS record; coturn's
+// client still gets every message, and the records an observer sees collapse to one length
+// (fixed) or to multiples of the block. DTLS 1.2 with AES-GCM adds 24 bytes to each record.
+TEST(Padding, DtlsRecordsOnTheWireHideMessageSizes) {
+  const auto cert = make_test_certificate();
+  for (const std::string mode : {"off", "fixed:512", "block:128"}) {
+    for (const std::string flags : {" -S", " -S -s"}) {
+      const auto tls_port = free_udp_port();
+      Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key,
+                   "--padding", mode});
+      DatagramTap tap(tls_port);
+      expect_every_message_relayed(relay, tap.port, flags);
+      const RecordLengths lengths(tap.records(), "dtls " + mode + flags);
+      ASSERT_GT(lengths.total, 1000u) << mode << flags;
+      if (mode == "off") {
+        EXPECT_GE(lengths.count.size(), 3u) << "without padding responses and data differ in length";
+      } else if (mode == "fixed:512") {
+        // Every one of the 1,000 relayed messages; the rest are answers to requests, which
+        // carry integrity and are not padded.
+        EXPECT_EQ(lengths.most_common().first, 512u + 24) << flags;
+        EXPECT_GE(lengths.most_common().second, 1000u) << flags;
+      } else {
+        EXPECT_GE(lengths.multiples_of(128, 24), 1000u) << mode << flags;
+      }
     }
   }
 }

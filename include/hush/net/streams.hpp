@@ -74,7 +74,17 @@ struct StreamCounters {
   std::uint64_t closed_malformed = 0;   // a frame that is neither STUN nor ChannelData, or too large
   std::uint64_t handshake_failures = 0;
   std::uint64_t slow_reader_drops = 0;  // packets dropped because a connection's send buffer was full
-  std::uint64_t padding_bytes = 0;      // added inside TLS records by --padding
+  std::uint64_t padding_bytes = 0;      // added inside TLS or DTLS records by --padding
+  StreamCounters& operator+=(const StreamCounters& o) {
+    accepted += o.accepted;
+    refused += o.refused;
+    closed_idle += o.closed_idle;
+    closed_malformed += o.closed_malformed;
+    handshake_failures += o.handshake_failures;
+    slow_reader_drops += o.slow_reader_drops;
+    padding_bytes += o.padding_bytes;
+    return *this;
+  }
 };
 
 class StreamHub {

@@ -16,6 +16,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "hush/net/dtls.hpp"
 #include "hush/net/event_log.hpp"
 #include "hush/net/relay_ports.hpp"
 #include "hush/net/streams.hpp"
@@ -25,7 +26,7 @@ namespace hush::net {
 
 struct WorkerConfig {
   std::vector<Endpoint> listen;      // UDP and TCP
-  std::vector<Endpoint> tls_listen;  // TLS
+  std::vector<Endpoint> tls_listen;  // TLS, and DTLS on the same addresses' UDP side
   StreamOptions streams;
   RelayPortsConfig relay;
   turn::ServerOptions server;
@@ -47,7 +48,7 @@ class Worker {
     ConnectionLimits& connections;
   };
   Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared,
-         std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+         std::shared_ptr<boost::asio::ssl::context> tls = nullptr, DtlsContext dtls = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -58,8 +59,9 @@ class Worker {
   // A reload, from any thread: the worker switches to both between two batches.
   void reconfigure(std::shared_ptr<const turn::Snapshot> s, const turn::ServerOptions& options);
   void set_draining(bool on);  // from any thread
-  // New TLS certificate and key for connections accepted from now on (from any thread).
-  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> tls);
+  // New TLS certificate and key for connections and DTLS sessions accepted from now on (from
+  // any thread).
+  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> tls, DtlsContext dtls);
   void set_stream_options(const StreamOptions& o);  // from any thread
 
   // What the worker has done and holds, copied on its own thread. From any thread; empty if
@@ -68,8 +70,8 @@ class Worker {
     turn::Counters counters;
     turn::Gauges gauges;
     double cpu_seconds = 0;  // the worker thread's CPU time: its busy time
-    StreamCounters streams;
-    std::size_t connections = 0;
+    StreamCounters streams;       // TCP and TLS connections and DTLS sessions
+    std::size_t connections = 0;  // open connections and sessions
   };
   std::optional<Stats> stats(std::chrono::milliseconds timeout);
 
@@ -95,13 +97,16 @@ class Worker {
 
   WorkerConfig config_;
   boost::asio::io_context io_;
+  // UDP listeners first (the core's listener indexes), then DTLS sockets.
   std::vector<std::unique_ptr<boost::asio::ip::udp::socket>> listeners_;
+  std::size_t udp_listeners_ = 0;
   std::vector<RelaySocketState*> relays_by_fd_;
   std::unique_ptr<RelayPorts> ports_;
   EventLog events_;
   std::unique_ptr<turn::Server> server_;
   turn::Outbox outbox_;
   std::unique_ptr<StreamHub> streams_;
+  std::unique_ptr<DtlsHub> dtls_;
   boost::asio::steady_timer tick_;
 
   std::vector<std::byte> buffers_;  // batch slots: headroom | datagram | tailroom

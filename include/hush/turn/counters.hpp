@@ -75,7 +75,7 @@ struct Counters {
 // What is alive on one worker right now, counted on demand (never per packet).
 struct Gauges {
   std::uint64_t allocations = 0;
-  std::array<std::uint64_t, 3> allocations_by_transport{};  // UDP, TCP, TLS
+  std::array<std::uint64_t, 4> allocations_by_transport{};  // UDP, TCP, TLS, DTLS
   std::array<std::uint64_t, 2> relayed_addresses{};  // by family: IPv4, IPv6
   std::array<std::uint64_t, 2> permissions{};        // by peer family
   std::array<std::uint64_t, 2> channels{};           // by peer family

@@ -10,13 +10,18 @@
 namespace hush::turn {
 
 // Listener indexes name the server side of the tuple and its transport: UDP listeners count
-// from 0, TCP connections' listeners from kTcpListenerBase, TLS ones from kTlsListenerBase.
-// A stream connection is named by its listener index and the client's address and port.
+// from 0, DTLS sockets from kDtlsListenerBase, TCP connections' listeners from
+// kTcpListenerBase, TLS ones from kTlsListenerBase. A stream connection or a DTLS session is
+// named by its listener index and the client's address and port.
+inline constexpr std::uint16_t kDtlsListenerBase = 0x2000;
 inline constexpr std::uint16_t kTcpListenerBase = 0x4000;
 inline constexpr std::uint16_t kTlsListenerBase = 0x6000;
-enum class Transport : std::uint8_t { udp, tcp, tls };
+enum class Transport : std::uint8_t { udp, tcp, tls, dtls };
 constexpr Transport transport_of(std::uint16_t listener) {
-  return listener >= kTlsListenerBase ? Transport::tls : listener >= kTcpListenerBase ? Transport::tcp : Transport::udp;
+  return listener >= kTlsListenerBase    ? Transport::tls
+         : listener >= kTcpListenerBase  ? Transport::tcp
+         : listener >= kDtlsListenerBase ? Transport::dtls
+                                         : Transport::udp;
 }
 
 struct FiveTuple {
