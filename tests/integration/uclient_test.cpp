@@ -39,6 +39,22 @@ std::unique_ptr<Process> start_peer(std::uint16_t near, std::uint16_t& port) {
   throw std::runtime_error("turnutils_peer did not start");
 }
 
+// 127.0.0.1:port, and the port a socket is bound to, for the taps below.
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sa;
+}
+
+std::uint16_t bound_port(int fd) {
+  sockaddr_in sa{};
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  return ntohs(sa.sin_port);
+}
+
 struct Totals {
   long sent = -1;
   long received = -1;
@@ -80,14 +96,10 @@ class WireTap {
  public:
   explicit WireTap(std::uint16_t target) : target_(target) {
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    const sockaddr_in sa = loopback(0);
+    ::bind(listener_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
     ::listen(listener_, 64);
-    socklen_t len = sizeof sa;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len);
-    port = ntohs(sa.sin_port);
+    port = bound_port(listener_);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
   ~WireTap() {
@@ -110,11 +122,8 @@ class WireTap {
       const int client = ::accept(listener_, nullptr, nullptr);
       if (client < 0) return;
       const int server = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in sa{};
-      sa.sin_family = AF_INET;
-      sa.sin_port = htons(target_);
-      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      if (::connect(server, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      const sockaddr_in sa = loopback(target_);
+      if (::connect(server, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
         ::close(client);
         ::close(server);
         continue;
@@ -172,11 +181,8 @@ class WireTap {
 class DatagramTap {
  public:
   explicit DatagramTap(std::uint16_t target) : target_(target) {
-    front_ = open_bound(0);
-    sockaddr_in sa{};
-    socklen_t len = sizeof sa;
-    ::getsockname(front_, reinterpret_cast<sockaddr*>(&sa), &len);
-    port = ntohs(sa.sin_port);
+    front_ = open_bound();
+    port = bound_port(front_);
     pump_ = std::thread([this] { run(); });
   }
   ~DatagramTap() {
@@ -192,13 +198,10 @@ class DatagramTap {
   }
 
  private:
-  static int open_bound(std::uint16_t port) {
+  static int open_bound() {  // a UDP socket on 127.0.0.1 and a port of the kernel's choice
     const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    const sockaddr_in sa = loopback(0);
+    ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
     return fd;
   }
   void run() {
@@ -219,14 +222,12 @@ class DatagramTap {
           const auto key = (std::uint64_t{from.sin_addr.s_addr} << 16) | from.sin_port;
           auto it = upstream_.find(key);
           if (it == upstream_.end()) {
-            it = upstream_.emplace(key, open_bound(0)).first;
+            it = upstream_.emplace(key, open_bound()).first;
             client_of_[it->second] = from;
           }
-          sockaddr_in to{};
-          to.sin_family = AF_INET;
-          to.sin_port = htons(target_);
-          to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-          (void)::sendto(it->second, buf, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+          const sockaddr_in to = loopback(target_);
+          (void)::sendto(it->second, buf, static_cast<std::size_t>(n), 0, reinterpret_cast<const sockaddr*>(&to),
+                         sizeof to);
         }
       }
       for (std::size_t i = 1; i < fds.size(); ++i) {
