@@ -22,11 +22,13 @@ NonceIssuer NonceIssuer::with_random_key(std::int64_t lifetime) {
 NonceIssuer::~NonceIssuer() { OPENSSL_cleanse(key_.data(), key_.size()); }
 
 void NonceIssuer::mac(std::uint32_t expiry, const Endpoint& client, std::uint8_t* out8) const {
-  std::byte input[4 + 16 + 2];
+  // The address, not the port: RFC 6062 data connections come from new ports of the client
+  // and present the nonce the control connection was given.
+  std::byte input[4 + 16 + 1];
   store_u32(input, expiry);
   std::memset(input + 4, 0, 16);
   std::memcpy(input + 4, client.ip.data(), client.ip.size());
-  store_u16(input + 20, client.port);
+  input[20] = std::byte{client.ip.is_v4() ? std::uint8_t{4} : std::uint8_t{6}};
   auto full = stun::hmac_sha1({reinterpret_cast<const std::byte*>(key_.data()), key_.size()}, input);
   std::memcpy(out8, full.data(), 8);
 }

@@ -1,5 +1,7 @@
-// RFC 8489 §9.2: stateless nonces. A nonce is base64url(expiry || MAC(key, expiry || client)),
+// RFC 8489 §9.2: stateless nonces. A nonce is base64url(expiry || MAC(key, expiry || client IP)),
 // so any worker can check one without shared state, and it stops working after its lifetime.
+// It is bound to the client's address, not its port, so a client's RFC 6062 data connections
+// can use the nonce its control connection was given (coturn's uclient relies on that).
 #pragma once
 
 #include <array>
@@ -24,7 +26,7 @@ class NonceIssuer {
   // Writes kEncodedSize characters.
   void issue(std::int64_t now_unix, const Endpoint& client, char* out) const;
   std::string issue(std::int64_t now_unix, const Endpoint& client) const;
-  // Anything not minted here for this client, or expired, is stale (438 makes the client retry).
+  // Anything not minted here for this client address, or expired, is stale (438 makes the client retry).
   NonceCheck check(std::string_view nonce, std::int64_t now_unix, const Endpoint& client) const;
 
  private:

@@ -54,12 +54,14 @@ TEST(SecretSet, LoadsFileSkippingCommentsAndFailsClearly) {
 TEST(Nonce, ValidForItsClientUntilItExpires) {
   auto issuer = auth::NonceIssuer::with_random_key(600);
   auto client = *Endpoint::parse("192.0.2.10:5000");
-  auto other = *Endpoint::parse("192.0.2.10:5001");
+  auto same_host = *Endpoint::parse("192.0.2.10:5001");  // another connection of the client
+  auto other = *Endpoint::parse("192.0.2.11:5000");
   auto n = issuer.issue(1000, client);
   EXPECT_EQ(n.size(), auth::NonceIssuer::kEncodedSize);
   EXPECT_EQ(issuer.check(n, 1000, client), auth::NonceCheck::valid);
   EXPECT_EQ(issuer.check(n, 1600, client), auth::NonceCheck::valid);
   EXPECT_EQ(issuer.check(n, 1601, client), auth::NonceCheck::stale);
+  EXPECT_EQ(issuer.check(n, 1000, same_host), auth::NonceCheck::valid);
   EXPECT_EQ(issuer.check(n, 1000, other), auth::NonceCheck::stale);
   auto forged = n;
   forged[15] = forged[15] == 'A' ? 'B' : 'A';
