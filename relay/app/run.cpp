@@ -147,7 +147,9 @@ struct State {
         ws.streams = metrics::StreamSample{st->streams.accepted,         st->streams.refused,
                                            st->streams.closed_idle,      st->streams.closed_malformed,
                                            st->streams.handshake_failures, st->streams.slow_reader_drops,
-                                           st->connections};
+                                           st->connections,
+                                           st->streams.spliced,         st->streams.spliced_to_peer_bytes,
+                                           st->streams.spliced_to_client_bytes};
       }
       s.workers.push_back(ws);
     }
@@ -215,6 +217,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   auto live = std::make_unique<policy::RelayPortRegistry>();
   auto in_use = std::make_unique<policy::RelayPortRegistry>();
   turn::ReservationTable reservations;
+  net::TcpConnectionRegistry tcp_connections;  // RFC 6062 peer connections, across workers
   privacy::Pseudonymizer pseudonyms;
   std::atomic<bool> pseudonyms_on{c.log_pseudonyms};
   State state;
@@ -249,7 +252,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     try {
       state.workers.push_back(std::make_unique<net::Worker>(
           wc, snapshot,
-          net::Worker::Shared{*live, *in_use, state.quotas, reservations, pseudonyms, pseudonyms_on, connections},
+          net::Worker::Shared{*live, *in_use, state.quotas, reservations, pseudonyms, pseudonyms_on, connections,
+                              tcp_connections},
           tls, dtls));
     } catch (const std::exception& e) {
       std::cerr << "hush-relay: --listen: " << e.what() << "\n";

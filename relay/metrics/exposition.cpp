@@ -175,6 +175,15 @@ std::vector<MetricFamily> families(const RelaySample& s) {
   b.summed(s, "hush_stream_slow_reader_drops_total",
            "Packets dropped because a connection's send buffer was full (a client that does not read)",
            MetricType::Counter, [](const WorkerSample& w) { return w.streams.slow_reader_drops; });
+  b.summed(s, "hush_tcp_relay_connections_total",
+           "RFC 6062 peer connections bound to a client data connection (ConnectionBind)", MetricType::Counter,
+           [](const WorkerSample& w) { return w.streams.spliced; });
+  auto& tcp_bytes = b.family("hush_tcp_relay_bytes_total", "Bytes carried by RFC 6062 peer connections, by direction",
+                             MetricType::Counter);
+  Builder::add(tcp_bytes, sum(s, [](const WorkerSample& w) { return w.streams.spliced_to_peer_bytes; }),
+               {{"direction", "to_peer"}});
+  Builder::add(tcp_bytes, sum(s, [](const WorkerSample& w) { return w.streams.spliced_to_client_bytes; }),
+               {{"direction", "to_client"}});
 
   // Per worker: only the index, a small fixed set.
   auto& wpackets = b.family("hush_worker_packets_total", "Packets relayed by each worker, both directions",

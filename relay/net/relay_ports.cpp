@@ -80,6 +80,20 @@ std::optional<std::pair<turn::RelaySocket, turn::RelaySocket>> RelayPorts::open_
   return result;
 }
 
+std::optional<turn::RelaySocket> RelayPorts::open_tcp_listener(Family family) {
+  const auto& ip = family == Family::v4 ? config_.relay_v4 : config_.relay_v6;
+  if (!ip) return std::nullopt;
+  std::optional<turn::RelaySocket> result;
+  scan(family, false, [&](std::uint16_t port) {
+    auto fd = open_tcp(Endpoint{*ip, port}, 64);
+    if (!fd) return false;
+    in_use_.set_live(family, port, true);
+    result = turn::RelaySocket{static_cast<std::uint32_t>(*fd), Endpoint{*ip, port}};
+    return true;
+  });
+  return result;
+}
+
 void RelayPorts::adopt(const turn::RelaySocket& reserved) { watch(reserved); }
 
 void RelayPorts::close(std::uint32_t handle) {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+
+#include <unistd.h>
 #include <stdexcept>
 
 #include <boost/asio/ip/v6_only.hpp>
@@ -25,6 +27,10 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 constexpr std::size_t kInitialBuffer = 4096;
+// RFC 6062 splices: bytes read at once from either side, and the most queued towards the
+// peer before the client is no longer read (the other way, --stream-send-buffer).
+constexpr std::size_t kSpliceChunk = 16384;
+constexpr std::size_t kSpliceBacklog = 65536;
 
 Endpoint to_endpoint(const tcp::endpoint& ep) {
   return Endpoint{*IpAddress::parse(ep.address().to_string()), ep.port()};
@@ -106,6 +112,16 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   bool open = true;
   bool established = false;  // TLS done and a first frame received
   SteadyClock::time_point last_rx = SteadyClock::now();
+  // RFC 6062: a data connection spliced to a peer connection. Bytes, not frames, both ways;
+  // each side is not read while the other is behind.
+  std::optional<tcp::socket> peer;
+  std::uint32_t splice_id = 0;
+  std::vector<std::byte> from_peer;
+  std::vector<std::byte> to_peer, to_peer_writing;
+  bool peer_write_busy = false;
+  bool client_paused = false;  // not reading the client: the peer is behind
+  bool peer_paused = false;    // not reading the peer: the client is behind
+  bool linger = false;         // one side ended: close once what was read has been written
 
   Conn(StreamHub& h, turn::FiveTuple t, tcp::socket s, std::shared_ptr<ssl::context> ctx)
       : hub(h), tuple(t), source(t.client.ip), timer(h.io_) {
@@ -167,7 +183,8 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     with_stream([&](auto& s) {
       s.async_read_some(asio::buffer(in.data() + have, in.size() - have),
                         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                          if (ec || !self->open) return self->close();
+                          if (!self->open) return;
+                          if (ec) return self->peer ? self->end_splice() : self->close();
                           self->have += n;
                           self->last_rx = SteadyClock::now();
                           if (self->process()) self->read();
@@ -177,6 +194,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
 
   // Hands every complete frame to the TURN core; false if the connection was closed.
   bool process() {
+    if (peer) return forward_to_peer();
     std::size_t pos = 0;
     const turn::Now now = hub.now_();
     bool delivered = false;
@@ -211,6 +229,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       delivered = true;
       established = true;
       pos += frame;
+      if (peer) break;  // a ConnectionBind succeeded: what follows is raw data for the peer
     }
     if (delivered) hub.flush_();  // payloads point into `in`: send before moving it
     if (!open) return false;
@@ -218,12 +237,90 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       std::memmove(in.data(), in.data() + pos, have - pos);
       have -= pos;
     }
+    if (peer) {
+      in.resize(kSpliceChunk);
+      return forward_to_peer();
+    }
     if (have == 0 && in.size() > kInitialBuffer) {
       in.resize(kInitialBuffer);
       in.shrink_to_fit();  // idle connections hold 4 KiB, not the largest frame they ever saw
     }
     if (have == in.size()) in.resize(std::min(in.size() * 2, hub.options_.max_frame + 4));
     return true;
+  }
+
+  // ---- RFC 6062 splice ----
+
+  void start_splice(int fd, std::uint32_t id) {
+    boost::system::error_code ec;
+    peer.emplace(hub.io_);
+    const bool v4 = lowest().local_endpoint(ec).address().is_v4();
+    peer->assign(v4 ? tcp::v4() : tcp::v6(), fd, ec);
+    if (ec) ::close(fd);
+    splice_id = id;
+    from_peer.resize(kSpliceChunk);
+    ++hub.counters_.spliced;
+    read_peer();
+  }
+
+  // Client bytes in `in` go to the peer; false while the peer is behind (reading resumes
+  // when it catches up).
+  bool forward_to_peer() {
+    hub.counters_.spliced_to_peer_bytes += have;
+    to_peer.insert(to_peer.end(), in.data(), in.data() + have);
+    have = 0;
+    if (!peer_write_busy) write_peer();
+    client_paused = to_peer.size() >= kSpliceBacklog;
+    return !client_paused;
+  }
+
+  void write_peer() {
+    if (to_peer.empty() || !open) return;
+    to_peer_writing.swap(to_peer);
+    to_peer.clear();
+    peer_write_busy = true;
+    asio::async_write(*peer, asio::buffer(to_peer_writing),
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                        self->peer_write_busy = false;
+                        self->to_peer_writing.clear();
+                        if (!self->open) return;
+                        if (ec) return self->close();
+                        self->write_peer();
+                        if (self->client_paused && self->to_peer.size() < kSpliceBacklog && !self->linger) {
+                          self->client_paused = false;
+                          self->read();
+                        }
+                        self->maybe_finish();
+                      });
+  }
+
+  void read_peer() {
+    peer->async_read_some(asio::buffer(from_peer),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            if (!self->open) return;
+                            if (ec) return self->end_splice();
+                            self->last_rx = SteadyClock::now();
+                            self->hub.counters_.spliced_to_client_bytes += n;
+                            self->append(self->from_peer.data(), n);
+                            self->peer_paused = self->pending.size() >= self->hub.options_.send_buffer;
+                            if (!self->peer_paused) self->read_peer();
+                          });
+  }
+
+  // One side has finished: what the other still has to write is written, then both close.
+  void end_splice() {
+    linger = true;
+    maybe_finish();
+  }
+  void maybe_finish() {
+    if (linger && !write_busy && !peer_write_busy && pending.empty() && to_peer.empty()) close();
+  }
+
+  // Bytes for the client as they are: no framing, no ChannelData padding.
+  void append(const std::byte* data, std::size_t size) {
+    pending.insert(pending.end(), data, data + size);
+    if (padded) pending_frames.push_back(pending.size());
+    if (!write_busy) start_write();
   }
 
   bool write(const std::byte* data, std::size_t size) {
@@ -274,6 +371,11 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     writing_frames.clear();
     if (ec) return close();
     if (open && !pending.empty()) start_write();
+    if (open && peer_paused && pending.size() < hub.options_.send_buffer && !linger) {
+      peer_paused = false;
+      read_peer();
+    }
+    if (peer) maybe_finish();
   }
 
   void close() {
@@ -283,6 +385,11 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     boost::system::error_code ignored;
     lowest().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close(ignored);
+    if (peer) {
+      peer->shutdown(tcp::socket::shutdown_both, ignored);
+      peer->close(ignored);
+      hub.splice_closed(splice_id);
+    }
     hub.closed(tuple, source);
   }
 };
@@ -356,6 +463,28 @@ bool StreamHub::send(const turn::Transmit& t) {
   auto it = conns_.find(turn::FiveTuple{static_cast<std::uint16_t>(t.socket), t.to});
   if (it == conns_.end()) return false;
   return it->second->write(t.data, t.size);
+}
+
+bool StreamHub::splice(const turn::FiveTuple& data, int fd, std::uint32_t id) {
+  auto it = conns_.find(data);
+  if (it == conns_.end() || it->second->peer) {
+    ::close(fd);
+    return false;
+  }
+  splices_[id] = it->second;
+  it->second->start_splice(fd, id);
+  return true;
+}
+
+void StreamHub::close_splice(std::uint32_t id) {
+  auto it = splices_.find(id);
+  if (it == splices_.end()) return;
+  if (auto c = it->second.lock()) c->close();
+}
+
+void StreamHub::splice_closed(std::uint32_t id) {
+  splices_.erase(id);
+  if (splice_end_) splice_end_(id);
 }
 
 void StreamHub::closed(const turn::FiveTuple& t, const IpAddress& source) {

@@ -33,9 +33,11 @@ Endpoint from_sockaddr(const sockaddr_storage& sa) {
   return Endpoint{IpAddress::v6_bytes(reinterpret_cast<const std::uint8_t*>(&s->sin6_addr)), ntohs(s->sin6_port)};
 }
 
-Result<int, std::string> open_udp(const Endpoint& local, const UdpOptions& o) {
+namespace {
+
+Result<int, std::string> open_bound(const Endpoint& local, int type, const UdpOptions& o) {
   const int family = local.ip.is_v4() ? AF_INET : AF_INET6;
-  int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return err(std::string("socket: ") + std::strerror(errno));
   const int one = 1;
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -59,6 +61,22 @@ Result<int, std::string> open_udp(const Endpoint& local, const UdpOptions& o) {
     std::string e = std::strerror(errno);
     ::close(fd);
     return err("bind: " + e);
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<int, std::string> open_udp(const Endpoint& local, const UdpOptions& o) {
+  return open_bound(local, SOCK_DGRAM, o);
+}
+
+Result<int, std::string> open_tcp(const Endpoint& local, int backlog) {
+  auto fd = open_bound(local, SOCK_STREAM, UdpOptions{true, false, 0, 0});
+  if (fd && backlog > 0 && ::listen(*fd, backlog) != 0) {
+    std::string e = std::strerror(errno);
+    ::close(*fd);
+    return err("listen: " + e);
   }
   return fd;
 }

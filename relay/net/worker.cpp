@@ -45,6 +45,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
     : config_(std::move(config)),
       events_(shared.pseudonyms, shared.pseudonyms_on),
       outbox_(config_.batch * 2 + 8, (config_.batch * 2 + 8) * turn::Outbox::kMaxResponse),
+      tcp_connections_(shared.tcp_connections),
       tick_(io_),
       buffers_(config_.batch * kSlotSize),
       slots_(config_.batch),
@@ -71,6 +72,10 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   streams_ = std::make_unique<StreamHub>(
       io_, *server_, outbox_, [this] { flush(); }, [this] { return now(); }, config_.streams, shared.connections);
   streams_->set_tls_context(std::move(tls));
+  streams_->on_splice_end([&registry = shared.tcp_connections](std::uint32_t id) { registry.ended(id); });
+  tcp_relays_ = std::make_unique<TcpRelays>(
+      io_, *ports_, shared.tcp_connections, *streams_, *server_, outbox_, [this] { flush(); }, [this] { return now(); });
+  server_->set_tcp_host(tcp_relays_.get());
   for (const auto& ep : config_.listen) streams_->listen(ep, false);
   for (const auto& ep : config_.tls_listen) streams_->listen(ep, true);
 }
@@ -80,6 +85,7 @@ Worker::~Worker() {
   streams_->close_all();
   dtls_->close_all();
   server_->clear();
+  tcp_relays_->close_all();
   for (auto& l : listeners_) l->close();
   tick_.cancel();
   io_.restart();
@@ -159,6 +165,7 @@ void Worker::on_tick() {
   const turn::Now t = now();
   server_->on_timer(t);
   dtls_->on_tick(t);
+  tcp_connections_.expire(t.mono);
   tick_.expires_after(kTick);
   tick_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) on_tick();

@@ -17,6 +17,8 @@ std::string_view reason(int code) {
     case wrong_credentials: return "Wrong Credentials";
     case unsupported_transport_protocol: return "Unsupported Transport Protocol";
     case peer_address_family_mismatch: return "Peer Address Family Mismatch";
+    case connection_already_exists: return "Connection Already Exists";
+    case connection_timeout_or_failure: return "Connection Timeout or Failure";
     case allocation_quota_reached: return "Allocation Quota Reached";
     case server_error: return "Server Error";
     case insufficient_capacity: return "Insufficient Capacity";

@@ -73,7 +73,9 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
 
   auto transport = m.find(attr::requested_transport);
   if (!transport || transport->size() != 4) return reply_error(r, error::bad_request, nullptr, out);
-  if (std::to_integer<std::uint8_t>((*transport)[0]) != stun::kProtocolUdp)
+  const auto protocol = std::to_integer<std::uint8_t>((*transport)[0]);
+  const bool tcp = protocol == stun::kProtocolTcp;
+  if ((protocol != stun::kProtocolUdp && !tcp) || (tcp && tcp_ == nullptr))
     return reply_error(r, error::unsupported_transport_protocol, nullptr, out);
 
   const bool dont_fragment = m.has(attr::dont_fragment);  // honoured: relayed sockets set DF
@@ -81,6 +83,14 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   auto token = m.find(attr::reservation_token);
   auto requested_family = m.find(attr::requested_address_family);
   auto additional_family = m.find(attr::additional_address_family);
+  if (tcp) {
+    // RFC 6062 §5.1: only over TCP or TLS, and none of the UDP-only attributes (a dual-stack
+    // TCP allocation is not defined either).
+    const Transport over = transport_of(r.tuple.listener);
+    if ((over != Transport::tcp && over != Transport::tls) || dont_fragment || even_port || token ||
+        additional_family)
+      return reply_error(r, error::bad_request, nullptr, out);
+  }
 
   if (even_port && even_port->size() != 1) return reply_error(r, error::bad_request, nullptr, out);
   if (token && (token->size() != 8 || even_port || requested_family || additional_family))
@@ -130,6 +140,8 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
       ports_.adopt(*reserved);
       first = *reserved;
     }
+  } else if (tcp) {
+    first = tcp_->listen(primary, r.creds.username);
   } else if (auto opened = open_relay(primary, even_port.has_value(), reserve, dont_fragment)) {
     first = opened->first;
     reserved_next = opened->second;
@@ -163,6 +175,7 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   a.username = r.creds.username;
   a.created = r.now.mono;
   a.expires = r.now.mono + lifetime;
+  a.tcp = tcp;
   for (const auto& s : {first, second}) {
     if (!s) continue;
     (s->local.ip.is_v4() ? a.relay_v4 : a.relay_v6) = *s;

@@ -36,6 +36,7 @@ void Server::handle_create_permission(const Request& r, Allocation& a, Outbox& o
 }
 
 void Server::handle_channel_bind(const Request& r, Allocation& a, Outbox& out) {
+  if (a.tcp) return reply_error(r, error::bad_request, &a, out);  // RFC 6062: no channels on TCP allocations
   auto number_attr = r.msg.find(attr::channel_number);
   auto peer_attr = r.msg.find(attr::xor_peer_address);
   if (!number_attr || number_attr->size() != 4 || !peer_attr) return reply_error(r, error::bad_request, &a, out);

@@ -41,6 +41,7 @@ void Server::handle_send(const Now& now, const FiveTuple& t, const stun::Message
   auto it = allocations_.find(t);
   if (it == allocations_.end()) return counters_.drop(Drop::no_allocation);
   Allocation& a = *it->second;
+  if (a.tcp) return counters_.drop(Drop::malformed);  // RFC 6062: data goes over peer connections
   std::uint16_t unknown[1];
   if (m.unknown_required(known_indication_attribute, unknown, 1) != 0)
     return counters_.drop(Drop::unknown_indication);
@@ -84,15 +85,8 @@ void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoi
     const std::size_t header = stun::kHeaderSize + 4 + addr_len + 4;
     const std::size_t pad = (4 - size % 4) % 4;
     start = payload - header;
-    // Indications need a transaction id but nothing checks it (RFC 8489 §6): a fast
-    // xorshift64 per worker, two steps for the 12 bytes, so ids show no repeating pattern.
     std::byte tid[stun::kTransactionIdSize];
-    for (std::size_t at = 0; at < sizeof tid; at += 8) {
-      txid_state_ ^= txid_state_ << 13;
-      txid_state_ ^= txid_state_ >> 7;
-      txid_state_ ^= txid_state_ << 17;
-      std::memcpy(tid + at, &txid_state_, std::min<std::size_t>(8, sizeof tid - at));
-    }
+    next_indication_id(tid);
     store_u16(start, stun::message_type(stun::Method::data, stun::Class::indication));
     store_u16(start + 2, static_cast<std::uint16_t>(header - stun::kHeaderSize + size + pad));
     store_u32(start + 4, stun::kMagicCookie);

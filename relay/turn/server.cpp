@@ -21,7 +21,7 @@ bool known_request_attribute(std::uint16_t type) {
     case attr::lifetime: case attr::xor_peer_address: case attr::data:
     case attr::requested_address_family: case attr::even_port: case attr::requested_transport:
     case attr::dont_fragment: case attr::reservation_token: case attr::password_algorithm:
-    case attr::priority: case attr::use_candidate:
+    case attr::priority: case attr::use_candidate: case attr::connection_id:
       return true;
     default:
       return !attr::comprehension_required(type);
@@ -141,7 +141,7 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
 
   const Method method = m.method();
   if (method != Method::allocate && method != Method::refresh && method != Method::create_permission &&
-      method != Method::channel_bind)
+      method != Method::channel_bind && method != Method::connect && method != Method::connection_bind)
     return reply_unauthenticated(r, stun::error::bad_request, out);
 
   auto creds = snapshot_->auth.authenticate(m, now.unix, t.client);
@@ -174,6 +174,7 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
     return reply_error(r, stun::error::unknown_attribute, a, out, {unknown, n});
 
   if (method == Method::allocate) return handle_allocate(r, out);
+  if (method == Method::connection_bind) return handle_connection_bind(r, a, out);
   if (a == nullptr) return reply_error(r, stun::error::allocation_mismatch, nullptr, out);
   if (a->username != r.creds.username) {
     auth_failed(r, AuthFail::wrong_user);
@@ -182,6 +183,7 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
   switch (method) {
     case Method::refresh: return handle_refresh(r, *a, out);
     case Method::create_permission: return handle_create_permission(r, *a, out);
+    case Method::connect: return handle_connect(r, *a, out);
     default: return handle_channel_bind(r, *a, out);
   }
 }
@@ -250,16 +252,30 @@ void Server::reply_error(const Request& r, int code, Allocation* cache_in, Outbo
   b.add_error(code);
   if (!unknown.empty()) b.add_unknown_attributes(unknown);
   if (alternate != nullptr) b.add_address(attr::alternate_server, *alternate);
-  if (!options_.software.empty()) b.add_text(attr::software, options_.software);
-  if (r.creds.sha1 || !r.creds.sha256) b.add_integrity(r.creds.key_bytes());
-  if (r.creds.sha256) b.add_integrity_sha256(r.creds.key_bytes());
-  if (r.msg.has_fingerprint()) b.add_fingerprint();
+  sign(b, r.creds, r.msg.has_fingerprint());
   auto msg = b.finish();
   if (!msg) return;
   if (code < 700) ++counters_.error_responses[static_cast<std::size_t>(code)];
   Bytes sent = out.commit(msg->size());
   if (cache_in != nullptr) cache_in->responses.store(r.msg.transaction_id_ptr(), sent);
   emit(r, sent, out);
+}
+
+void Server::sign(stun::MessageBuilder& b, const auth::Credentials& creds, bool fingerprint) const {
+  if (!options_.software.empty()) b.add_text(attr::software, options_.software);
+  if (creds.sha1 || !creds.sha256) b.add_integrity(creds.key_bytes());
+  if (creds.sha256) b.add_integrity_sha256(creds.key_bytes());
+  if (fingerprint) b.add_fingerprint();
+}
+
+// A fast xorshift64 per worker, two steps for the 12 bytes, so ids show no repeating pattern.
+void Server::next_indication_id(std::byte* id) {
+  for (std::size_t at = 0; at < stun::kTransactionIdSize; at += 8) {
+    txid_state_ ^= txid_state_ << 13;
+    txid_state_ ^= txid_state_ >> 7;
+    txid_state_ ^= txid_state_ << 17;
+    std::memcpy(id + at, &txid_state_, std::min<std::size_t>(8, stun::kTransactionIdSize - at));
+  }
 }
 
 void Server::emit(const Request& r, Bytes message, Outbox& out) {
@@ -318,11 +334,19 @@ void Server::retire(Allocation& a, const Now& now) {
 
 void Server::remove(Allocation& a) {
   if (quota_ != nullptr) quota_->release(a.username, a.client.client.ip);
+  for (const auto& c : a.tcp_connections) {  // RFC 6062 §5: they end with their allocation
+    pending_connects_.erase(c.id);
+    if (tcp_ != nullptr) tcp_->close_connection(c.id);
+  }
   for (const auto* s : {a.relay_for(Family::v4), a.relay_for(Family::v6)}) {
     if (s == nullptr) continue;
     if (live_ports_ != nullptr) live_ports_->set_live(s->local.ip.family(), s->local.port, false);
     by_relay_.erase(s->handle);
-    ports_.close(s->handle);
+    if (a.tcp) {
+      if (tcp_ != nullptr) tcp_->close_listener(s->handle);
+    } else {
+      ports_.close(s->handle);
+    }
   }
   by_id_.erase(a.id);
   allocations_.erase(a.client);  // destroys a

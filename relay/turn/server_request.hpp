@@ -19,10 +19,7 @@ template <class Fill>
 inline void Server::reply_authenticated(const Request& r, Allocation* cache_in, Outbox& out, Fill fill) {
   stun::MessageBuilder b(out.scratch(), r.msg.method(), stun::Class::success, r.msg.transaction_id_ptr());
   fill(b);
-  if (!options_.software.empty()) b.add_text(stun::attr::software, options_.software);
-  if (r.creds.sha1 || !r.creds.sha256) b.add_integrity(r.creds.key_bytes());
-  if (r.creds.sha256) b.add_integrity_sha256(r.creds.key_bytes());
-  if (r.msg.has_fingerprint()) b.add_fingerprint();
+  sign(b, r.creds, r.msg.has_fingerprint());
   auto msg = b.finish();
   if (!msg) return;
   Bytes sent = out.commit(msg->size());

@@ -17,105 +17,12 @@
 #include "hush/net/udp_socket.hpp"
 #include "hush/stun/channel_data.hpp"
 #include "relay_process.hpp"
+#include "tcp_turn.hpp"
 
 using namespace hush;
 using namespace hush::test;
 
 namespace {
-
-// A blocking TCP connection to 127.0.0.1:port that speaks RFC 8656 stream framing.
-class TcpTurn {
- public:
-  explicit TcpTurn(std::uint16_t port, bool v6 = false) {
-    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
-    sockaddr_storage ss{};
-    const socklen_t len = net::to_sockaddr(*Endpoint::parse((v6 ? "[::1]:" : "127.0.0.1:") + std::to_string(port)), ss);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) throw std::runtime_error("connect");
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~TcpTurn() { ::close(fd_); }
-  int fd() const { return fd_; }
-  void send_raw(Bytes b) { (void)!::send(fd_, b.data(), b.size(), MSG_NOSIGNAL); }
-  void send_raw(std::string_view s) { send_raw(as_bytes(s)); }
-  // One frame, or nullopt on timeout or a closed connection.
-  std::optional<std::vector<std::byte>> read_frame(std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
-    auto head = read_exact(4, timeout);
-    if (!head) return std::nullopt;
-    std::size_t len = load_u16(head->data() + 2);
-    std::size_t total = stun::first_byte_is_stun((*head)[0]) ? 20 + len : ((4 + len + 3) & ~std::size_t{3});
-    auto rest = read_exact(total - 4, timeout);
-    if (!rest) return std::nullopt;
-    head->insert(head->end(), rest->begin(), rest->end());
-    if (!stun::first_byte_is_stun((*head)[0])) head->resize(4 + len);  // drop the padding
-    return head;
-  }
-  // True once the relay has closed the connection (read returns 0 or an error).
-  bool closed_by_peer(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buf[4096];
-    for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(std::min<long>(50, left + 1))) <= 0) continue;
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return true;
-    }
-    return false;
-  }
-  // Allocate (with the 401 round) and bind a channel to a UDP peer.
-  bool allocate(const std::string& user, const std::string& password, bool v6 = false) {
-    auto attrs = [v6](stun::MessageBuilder& b) {
-      udp_transport()(b);
-      if (v6) b.add_u32(stun::attr::requested_address_family, 0x02u << 24);
-    };
-    auto first = transact(stun::Method::allocate, attrs, nullptr);
-    if (!first) return false;
-    auto v = stun::MessageView::parse(*first);
-    LongTermAuth a{user, std::string(*v->find_text(stun::attr::realm)), std::string(*v->find_text(stun::attr::nonce)),
-                   password};
-    auth_ = a;
-    auto r = transact(stun::Method::allocate, attrs, &auth_);
-    if (!r) return false;
-    auto m = stun::MessageView::parse(*r);
-    if (m->has(stun::attr::error_code)) return false;
-    relayed_ = *stun::decode_xor_address(*m->find(stun::attr::xor_relayed_address), m->transaction_id_ptr());
-    return true;
-  }
-  bool bind_channel(std::uint16_t channel, const Endpoint& peer) {
-    auto r = transact(stun::Method::channel_bind, [&](stun::MessageBuilder& b) {
-      b.add_u32(stun::attr::channel_number, std::uint32_t{channel} << 16);
-      b.add_xor_address(stun::attr::xor_peer_address, peer);
-    }, &auth_);
-    return r && !stun::MessageView::parse(*r)->has(stun::attr::error_code);
-  }
-  Endpoint relayed() const { return relayed_; }
-
- private:
-  std::optional<std::vector<std::byte>> transact(stun::Method m, const std::function<void(stun::MessageBuilder&)>& f,
-                                                 const LongTermAuth* a) {
-    send_raw(build(m, stun::Class::request, random_tid(), f, a));
-    return read_frame();
-  }
-  std::optional<std::vector<std::byte>> read_exact(std::size_t n, std::chrono::milliseconds timeout) {
-    std::vector<std::byte> out(n);
-    std::size_t got = 0;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (got < n) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
-      const ssize_t r = ::recv(fd_, out.data() + got, n - got, 0);
-      if (r <= 0) return std::nullopt;
-      got += static_cast<std::size_t>(r);
-    }
-    return out;
-  }
-  int fd_;
-  LongTermAuth auth_;
-  Endpoint relayed_;
-};
 
 std::vector<std::string> with_metrics(std::uint16_t mport, std::vector<std::string> more = {}) {
   more.insert(more.begin(), {"--metrics", "127.0.0.1:" + std::to_string(mport)});

@@ -315,6 +315,38 @@ INSTANTIATE_TEST_SUITE_P(TcpAndTls, UclientStream,
                                   (std::get<1>(p.param) ? "_channels" : "_indications");
                          });
 
+// RFC 6062 TCP allocations from coturn's client (-T): its allocations Connect to each other's
+// relayed TCP addresses, hear ConnectionAttempts, bind data connections (which SO_REUSEPORT
+// spreads over the workers) and echo through them. Over TCP and TLS, one and two workers.
+class UclientTcpRelay : public ::testing::TestWithParam<std::tuple<bool, int>> {};
+
+TEST_P(UclientTcpRelay, RelaysEveryMessage) {
+  const auto [tls, threads] = GetParam();
+  const auto cert = make_test_certificate();
+  const auto tls_port = free_udp_port();
+  const auto mport = free_tcp_port();
+  // uclient's ten allocations open a data connection per pair each way: more than the default
+  // 100 connections per source address.
+  Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key,
+               "--threads", std::to_string(threads), "--max-connections-per-source", "1000", "--metrics",
+               "127.0.0.1:" + std::to_string(mport)});
+  const auto out = expect_every_message_relayed(relay, tls ? tls_port : relay.port, tls ? " -T -S" : " -T");
+  EXPECT_EQ(out.find("not enough"), std::string::npos) << "uclient waited for connections that never came";
+  EXPECT_GT(metric(mport, "hush_tcp_relay_connections_total"), 0);
+  EXPECT_GE(metric(mport, R"(hush_tcp_relay_bytes_total{direction="to_peer"})"), 1000 * 120);
+  // 446/447 would mean Connects that uclient had to give up on; 438 a nonce that did not carry
+  // over from the control connection to the data connections.
+  for (const char* code : {"438", "446", "447"})
+    EXPECT_LE(metric(mport, std::string("hush_error_responses_total{code=\"") + code + "\"}"), 0) << code;
+}
+
+INSTANTIATE_TEST_SUITE_P(TcpAndTls, UclientTcpRelay,
+                         ::testing::Combine(::testing::Values(false, true), ::testing::Values(1, 2)),
+                         [](const auto& p) {
+                           return std::string(std::get<0>(p.param) ? "tls" : "tcp") + "_threads" +
+                                  std::to_string(std::get<1>(p.param));
+                         });
+
 // --padding on a TLS leg, judged from the wire: coturn's client still gets every message
 // intact, and the record lengths an observer sees collapse to one (fixed) or to multiples of
 // the block, where without padding they vary with every message.

@@ -17,6 +17,8 @@ namespace hush::metrics {
 struct StreamSample {
   std::uint64_t accepted = 0, refused = 0, closed_timeout = 0, closed_malformed = 0, tls_handshake_failures = 0,
                 slow_reader_drops = 0, active = 0;
+  // RFC 6062: data connections spliced to a peer connection, and the bytes they carried.
+  std::uint64_t spliced = 0, spliced_to_peer_bytes = 0, spliced_to_client_bytes = 0;
 };
 
 struct WorkerSample {

@@ -38,6 +38,11 @@ class RelayPorts final : public turn::RelayPortAllocator {
   void close(std::uint32_t handle) override;
   void discard(const turn::RelaySocket& reserved) override;
 
+  // RFC 6062: a listening TCP socket on a free port of this worker's share (the handle is
+  // its fd, owned by the caller, who calls release_tcp() once it is closed).
+  std::optional<turn::RelaySocket> open_tcp_listener(Family family);
+  void release_tcp(const Endpoint& local) { in_use_.set_live(local.ip.family(), local.port, false); }
+
   std::size_t open_count() const { return open_count_; }
 
  private:

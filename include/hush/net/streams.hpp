@@ -75,7 +75,13 @@ struct StreamCounters {
   std::uint64_t handshake_failures = 0;
   std::uint64_t slow_reader_drops = 0;  // packets dropped because a connection's send buffer was full
   std::uint64_t padding_bytes = 0;      // added inside TLS or DTLS records by --padding
+  std::uint64_t spliced = 0;            // RFC 6062 data connections bound to a peer connection
+  std::uint64_t spliced_to_peer_bytes = 0;
+  std::uint64_t spliced_to_client_bytes = 0;
   StreamCounters& operator+=(const StreamCounters& o) {
+    spliced += o.spliced;
+    spliced_to_peer_bytes += o.spliced_to_peer_bytes;
+    spliced_to_client_bytes += o.spliced_to_client_bytes;
     accepted += o.accepted;
     refused += o.refused;
     closed_idle += o.closed_idle;
@@ -104,6 +110,13 @@ class StreamHub {
   // An answer or a relayed packet for a stream client; false if the connection is gone or
   // its send buffer is full (the packet is dropped, as on a congested UDP path).
   bool send(const turn::Transmit& t);
+  // RFC 6062: from now on the client connection `data` carries raw bytes to and from the peer
+  // connection `fd` (adopted; closed here on failure), named `id`. The TURN answer already
+  // queued for `data` goes out first.
+  bool splice(const turn::FiveTuple& data, int fd, std::uint32_t id);
+  void close_splice(std::uint32_t id);  // closes both sides
+  // Told when a splice ends on this worker (the registry forgets the connection).
+  void on_splice_end(std::function<void(std::uint32_t)> f) { splice_end_ = std::move(f); }
   void close_all();
   const StreamCounters& counters() const { return counters_; }
   std::size_t connections() const { return conns_.size(); }
@@ -115,6 +128,7 @@ class StreamHub {
   friend struct Conn;
   void accept(Acceptor& a);
   void closed(const turn::FiveTuple& t, const IpAddress& source);
+  void splice_closed(std::uint32_t id);
 
   boost::asio::io_context& io_;
   turn::Server& server_;
@@ -126,6 +140,8 @@ class StreamHub {
   std::shared_ptr<boost::asio::ssl::context> tls_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<turn::FiveTuple, std::shared_ptr<Conn>> conns_;
+  std::unordered_map<std::uint32_t, std::weak_ptr<Conn>> splices_;
+  std::function<void(std::uint32_t)> splice_end_;
   StreamCounters counters_;
   bool closing_ = false;
 };

@@ -20,6 +20,7 @@
 #include "hush/net/event_log.hpp"
 #include "hush/net/relay_ports.hpp"
 #include "hush/net/streams.hpp"
+#include "hush/net/tcp_relays.hpp"
 #include "hush/turn/server.hpp"
 
 namespace hush::net {
@@ -46,6 +47,7 @@ class Worker {
     privacy::Pseudonymizer& pseudonyms;      // for log lines, with --log-pseudonyms
     const std::atomic<bool>& pseudonyms_on;
     ConnectionLimits& connections;
+    TcpConnectionRegistry& tcp_connections;  // RFC 6062 peer connections waiting for a bind
   };
   Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared,
          std::shared_ptr<boost::asio::ssl::context> tls = nullptr, DtlsContext dtls = nullptr);
@@ -106,6 +108,8 @@ class Worker {
   std::unique_ptr<turn::Server> server_;
   turn::Outbox outbox_;
   std::unique_ptr<StreamHub> streams_;
+  std::unique_ptr<TcpRelays> tcp_relays_;
+  TcpConnectionRegistry& tcp_connections_;
   std::unique_ptr<DtlsHub> dtls_;
   boost::asio::steady_timer tick_;
 

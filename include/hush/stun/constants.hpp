@@ -19,6 +19,9 @@ enum class Method : std::uint16_t {
   data = 0x007,
   create_permission = 0x008,
   channel_bind = 0x009,
+  connect = 0x00A,             // RFC 6062 §6.1
+  connection_bind = 0x00B,
+  connection_attempt = 0x00C,
 };
 
 enum class Class : std::uint8_t { request = 0, indication = 1, success = 2, error = 3 };
@@ -93,6 +96,8 @@ inline constexpr int address_family_not_supported = 440;
 inline constexpr int wrong_credentials = 441;
 inline constexpr int unsupported_transport_protocol = 442;
 inline constexpr int peer_address_family_mismatch = 443;
+inline constexpr int connection_already_exists = 446;  // RFC 6062 §6.3
+inline constexpr int connection_timeout_or_failure = 447;
 inline constexpr int allocation_quota_reached = 486;
 inline constexpr int server_error = 500;
 inline constexpr int insufficient_capacity = 508;

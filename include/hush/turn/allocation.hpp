@@ -53,6 +53,13 @@ struct ByteBucket {
   }
 };
 
+// RFC 6062: one peer connection of a TCP allocation, named by its CONNECTION-ID.
+struct TcpConnection {
+  std::uint32_t id = 0;
+  Endpoint peer;
+  bool outbound = false;  // opened by a Connect (else accepted from the peer)
+};
+
 struct Allocation {
   std::uint64_t id = 0;
   FiveTuple client;
@@ -67,6 +74,10 @@ struct Allocation {
   ResponseCache responses;
   ByteBucket to_peer_budget;
   ByteBucket to_client_budget;
+  // RFC 6062: the relayed address is a TCP listener (relay_v4/relay_v6 hold it) and data
+  // flows over peer connections spliced to client data connections, never through here.
+  bool tcp = false;
+  std::vector<TcpConnection> tcp_connections;
 
   const RelaySocket* relay_for(Family f) const {
     const auto& r = f == Family::v4 ? relay_v4 : relay_v6;

@@ -23,6 +23,7 @@
 #include "hush/turn/port_allocator.hpp"
 #include "hush/turn/quota.hpp"
 #include "hush/turn/reservation.hpp"
+#include "hush/turn/tcp_relay.hpp"
 #include "hush/turn/time.hpp"
 
 namespace hush::turn {
@@ -78,6 +79,8 @@ class Server {
   // Where allocation and authentication events go (logging); none by default.
   void set_event_sink(EventSink* sink) { events_ = sink; }
   bool draining() const { return draining_; }
+  // RFC 6062 TCP allocations; without a host, REQUESTED-TRANSPORT TCP gets 442.
+  void set_tcp_host(TcpRelayHost* host) { tcp_ = host; }
 
   // A datagram from a client on listener `listener`.
   void on_client_datagram(const Now& now, std::uint16_t listener, const Endpoint& from, Bytes datagram,
@@ -87,6 +90,12 @@ class Server {
                         std::byte* payload, std::size_t size, Outbox& out);
   // A client's TCP or TLS connection closed: its allocation goes with it (RFC 8656 §3.2).
   void on_stream_closed(const FiveTuple& t);
+  // RFC 6062: the outcome of a connect() started for a Connect request; answers it.
+  void on_tcp_connected(const Now& now, std::uint32_t id, bool ok, Outbox& out);
+  // RFC 6062 §5.4: a peer connected to the relayed TCP address `listener` and was given `id`.
+  // With a permission for the peer, the client hears of it (ConnectionAttempt) and true is
+  // returned; otherwise the caller closes the connection.
+  bool on_tcp_peer(const Now& now, std::uint32_t listener, const Endpoint& peer, std::uint32_t id, Outbox& out);
   // Expires allocations, permissions, channels and reservations that are due.
   void on_timer(const Now& now);
   // Removes every allocation (shutdown).
@@ -108,6 +117,8 @@ class Server {
   void handle_refresh(const Request& r, Allocation& a, Outbox& out);
   void handle_create_permission(const Request& r, Allocation& a, Outbox& out);
   void handle_channel_bind(const Request& r, Allocation& a, Outbox& out);
+  void handle_connect(const Request& r, Allocation& a, Outbox& out);
+  void handle_connection_bind(const Request& r, const Allocation* a, Outbox& out);
   void handle_send(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out);
   void handle_channel_data(const Now& now, const FiveTuple& t, Bytes datagram, Outbox& out);
 
@@ -119,6 +130,9 @@ class Server {
   void reply_error(const Request& r, int code, Allocation* cache_in, Outbox& out,
                    std::span<const std::uint16_t> unknown = {}, const Endpoint* alternate = nullptr);
   void emit(const Request& r, Bytes message, Outbox& out);
+  // SOFTWARE, then the integrity attributes the request carried, then FINGERPRINT if it had one.
+  void sign(stun::MessageBuilder& b, const auth::Credentials& creds, bool fingerprint) const;
+  void next_indication_id(std::byte* id);  // 12 bytes; nothing checks them (RFC 8489 §6)
   bool fits_amplification_bound(const Request& r, std::size_t response_size);
   // 300 Try Alternate with ALTERNATE-SERVER when one of the client's family is configured,
   // else `code`. Counted as `why`.
@@ -155,7 +169,17 @@ class Server {
   ReservationTable* reservations_;
   ExpiryQueue expiry_;
   std::uint64_t next_id_ = 1;
-  std::uint64_t txid_state_;  // xorshift state for Data indication transaction ids
+  std::uint64_t txid_state_;  // xorshift state for indication transaction ids
+  // RFC 6062: Connect requests waiting for their connection's outcome, by CONNECTION-ID.
+  struct PendingConnect {
+    std::uint64_t allocation;
+    FiveTuple client;
+    stun::TransactionId transaction;
+    auth::Credentials creds;
+    bool fingerprint;
+  };
+  std::unordered_map<std::uint32_t, PendingConnect> pending_connects_;
+  TcpRelayHost* tcp_ = nullptr;
   Counters counters_;
 };
 
