@@ -85,6 +85,7 @@ Worker::~Worker() {
   streams_->close_all();
   dtls_->close_all();
   server_->clear();
+  server_->set_tcp_host(nullptr);  // destroyed before the server
   tcp_relays_->close_all();
   for (auto& l : listeners_) l->close();
   tick_.cancel();

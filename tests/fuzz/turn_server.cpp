@@ -36,6 +36,38 @@ class Ports : public turn::RelayPortAllocator {
   }
 };
 
+// RFC 6062 without sockets: connections succeed or fail when the input says so.
+class TcpHost : public turn::TcpRelayHost {
+ public:
+  std::map<std::uint32_t, turn::RelaySocket> listeners;
+  std::map<std::uint32_t, bool> connections;  // alive, by id: bound or not
+  std::vector<std::uint32_t> connecting;
+  std::uint32_t next = 100000;
+  std::optional<turn::RelaySocket> listen(Family f, std::string_view) override {
+    if (listeners.size() > 64) return std::nullopt;
+    turn::RelaySocket s{next++, Endpoint{f == Family::v4 ? *IpAddress::parse("198.51.100.1") : *IpAddress::parse("2001:db8::1"),
+                                         static_cast<std::uint16_t>(40000 + next % 10000)}};
+    listeners[s.handle] = s;
+    return s;
+  }
+  void close_listener(std::uint32_t h) override { listeners.erase(h); }
+  std::optional<std::uint32_t> connect(std::uint32_t h, const Endpoint&, std::string_view) override {
+    if (!listeners.contains(h)) __builtin_trap();  // the core names only listeners it was given
+    const std::uint32_t id = next++;
+    connections[id] = false;
+    connecting.push_back(id);
+    return id;
+  }
+  bool bind(const turn::FiveTuple&, std::uint32_t id, std::string_view) override {
+    auto it = connections.find(id);
+    if (it == connections.end() || it->second) return false;
+    it->second = true;
+    return true;
+  }
+  void close_connection(std::uint32_t id) override { connections.erase(id); }
+  bool alive(std::uint32_t id) const override { return connections.contains(id); }
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -47,7 +79,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       turn::Snapshot{auth::Authenticator("hush", auth::SecretSet({"s"}), nonces), policy::PeerPolicy(pc, nullptr)});
   turn::ServerOptions options;
   options.relay_v6 = true;
+  TcpHost tcp;  // outlives the server, whose destructor closes what is left
   turn::Server server(options, snap, ports);
+  server.set_tcp_host(&tcp);
   turn::Outbox out(64, 64 * 1024);
   turn::Now now{turn::TimePoint{} + std::chrono::hours(1), 1'700'000'000};
   std::vector<std::byte> peer_buf(turn::kPeerHeadroom + 70000);
@@ -65,9 +99,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (op % 4) {
       case 0:
       case 1:
-        server.on_client_datagram(now, 0, clients[op % 2], Bytes(body, len), out);
+        // Bit 4 of the op: over TCP, where RFC 6062 requests are allowed.
+        server.on_client_datagram(now, (op & 0x10) ? turn::kTcpListenerBase : 0, clients[op % 2], Bytes(body, len), out);
         break;
       case 2:
+        // RFC 6062 events: a pending Connect's outcome, a peer connecting to a relayed address.
+        if (!tcp.connecting.empty()) {
+          const std::uint32_t id = tcp.connecting.back();
+          tcp.connecting.pop_back();
+          server.on_tcp_connected(now, id, len % 2 == 0, out);
+        }
+        if (!tcp.listeners.empty() && (op & 0x10)) {
+          const std::uint32_t id = tcp.next++;
+          tcp.connections[id] = false;
+          if (!server.on_tcp_peer(now, tcp.listeners.begin()->first, peer, id, out)) tcp.close_connection(id);
+        }
         if (!ports.open_sockets.empty()) {
           std::memcpy(peer_buf.data() + turn::kPeerHeadroom, body, len);
           server.on_peer_datagram(now, ports.open_sockets.begin()->first, peer, peer_buf.data() + turn::kPeerHeadroom,

@@ -285,3 +285,44 @@ TEST(TcpRelay, MisusedRequestsAreRefusedAndOthersUnaffected) {
   EXPECT_TRUE(call.works());
   EXPECT_TRUE(relay.process().running());
 }
+
+TEST(TcpRelay, AClientThatStopsReadingHoldsBackThePeerNotTheRelaysMemory) {
+  Relay relay;
+  TcpAllocation a(relay);
+  ASSERT_TRUE(a.allocate());
+  ASSERT_TRUE(a.control.create_permission(*Endpoint::parse("127.0.0.1:1")));
+  TcpTurn peer(a.control.relayed().port);
+  auto attempt = a.control.read_frame(std::chrono::seconds(2));
+  ASSERT_TRUE(attempt);
+  auto data = a.bind(connection_id_of(*attempt));
+  ASSERT_TRUE(data);
+  const long rss_before = relay.process().rss_kib();
+  // The peer writes as fast as the relay takes it; the client reads nothing. TCP flow control
+  // must reach the peer: it gets stuck far short of 64 MiB, and the relay holds little.
+  const std::vector<std::byte> chunk = media_bytes(64 * 1024, 3);
+  std::size_t pushed = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (pushed < 64u * 1024 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{peer.fd(), POLLOUT, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const std::size_t off = pushed % chunk.size();  // the stream is `chunk` over and over
+    const ssize_t n = ::send(peer.fd(), chunk.data() + off, chunk.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) pushed += static_cast<std::size_t>(n);
+  }
+  EXPECT_LT(pushed, 16u * 1024 * 1024) << "the relay kept reading from the peer";
+  const long rss_after = relay.process().rss_kib();
+  EXPECT_LT(rss_after - rss_before, 4 * 1024) << rss_before << " -> " << rss_after << " KiB";
+  // Nothing was dropped: once the client reads, every byte arrives in order.
+  std::vector<std::byte> expected;
+  while (expected.size() < pushed) expected.insert(expected.end(), chunk.begin(), chunk.end());
+  expected.resize(pushed);
+  std::vector<std::byte> got;
+  while (got.size() < pushed) {
+    auto part = data->read_exact(std::min<std::size_t>(65536, pushed - got.size()), std::chrono::seconds(2));
+    if (!part) break;
+    got.insert(got.end(), part->begin(), part->end());
+  }
+  ASSERT_EQ(got.size(), pushed);
+  EXPECT_TRUE(got == expected);
+  EXPECT_TRUE(relay.process().running());
+}
