@@ -81,9 +81,14 @@ bool Server::on_tcp_peer(const Now& now, std::uint32_t listener, const Endpoint&
   auto it = by_relay_.find(listener);
   if (it == by_relay_.end() || !it->second->tcp) return false;
   Allocation& a = *it->second;
-  // §5.4: only peers the client has given a permission to; others are refused.
+  // §5.4: only peers the client has given a permission to, and the peer policy applies as
+  // to a Connect (a host peer's port is checked again); others are refused.
   if (!a.permissions.contains(peer.ip, now.mono)) {
     counters_.drop(Drop::no_permission);
+    return false;
+  }
+  if (!peer_allowed(peer)) {
+    counters_.drop(Drop::peer_denied);
     return false;
   }
   forget_closed(a, *tcp_);
