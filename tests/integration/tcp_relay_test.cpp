@@ -15,13 +15,13 @@ using namespace hush::test;
 
 namespace {
 
-// A TCP peer that accepts connections, on 127.0.0.1.
+// A TCP peer that accepts connections, on 127.0.0.1 or [::1].
 class PeerListener {
  public:
-  PeerListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  explicit PeerListener(bool v6 = false) {
+    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     sockaddr_storage ss{};
-    const socklen_t len = net::to_sockaddr(*Endpoint::parse("127.0.0.1:0"), ss);
+    const socklen_t len = net::to_sockaddr(*Endpoint::parse(v6 ? "[::1]:0" : "127.0.0.1:0"), ss);
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd_, 8) != 0)
       throw std::runtime_error("peer listener");
   }
@@ -70,13 +70,14 @@ std::vector<std::byte> media_bytes(std::size_t n, unsigned seed) {
 
 struct TcpAllocation {
   Relay& relay;
+  bool v6;
   std::string user = relay.credential_username();
-  TcpTurn control{relay.port};
-  explicit TcpAllocation(Relay& r) : relay(r) {}
-  bool allocate() { return control.allocate(user, auth::rest_password(relay.secret, user), false, 6); }
+  TcpTurn control{relay.port, v6};
+  explicit TcpAllocation(Relay& r, bool ipv6 = false) : relay(r), v6(ipv6) {}
+  bool allocate() { return control.allocate(user, auth::rest_password(relay.secret, user), v6, 6); }
   // A new client connection that binds `id` (with the control connection's nonce).
   std::unique_ptr<TcpTurn> bind(std::uint32_t id, int* error = nullptr) {
-    auto data = std::make_unique<TcpTurn>(relay.port);
+    auto data = std::make_unique<TcpTurn>(relay.port, v6);
     data->use_credentials(control.credentials());
     const int e = data->request(stun::Method::connection_bind, id_attr(id));
     if (error != nullptr) *error = e;
@@ -325,4 +326,26 @@ TEST(TcpRelay, AClientThatStopsReadingHoldsBackThePeerNotTheRelaysMemory) {
   ASSERT_EQ(got.size(), pushed);
   EXPECT_TRUE(got == expected);
   EXPECT_TRUE(relay.process().running());
+}
+
+TEST(TcpRelay, Ipv6WorksLikeIpv4) {
+  Relay relay({}, "::1");
+  PeerListener listener(true);
+  TcpAllocation a(relay, true);
+  ASSERT_TRUE(a.allocate());
+  EXPECT_EQ(a.control.relayed().ip.to_string(), "::1");
+  ASSERT_TRUE(a.control.create_permission(listener.local()));
+  std::vector<std::byte> answer;
+  ASSERT_EQ(a.control.request(stun::Method::connect, peer_attr(listener.local()), &answer), 0);
+  auto peer = listener.accept(std::chrono::seconds(2));
+  ASSERT_TRUE(peer);
+  EXPECT_EQ(peer->remote(), a.control.relayed());
+  auto data = a.bind(connection_id_of(answer));
+  ASSERT_TRUE(data);
+  data->send_raw(as_bytes("over six"));
+  auto got = peer->read_exact(8, std::chrono::seconds(2));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(as_text(*got), "over six");
+  // An IPv4 peer on an IPv6 allocation: 443, as for UDP.
+  EXPECT_EQ(a.control.request(stun::Method::connect, peer_attr(*Endpoint::parse("127.0.0.1:9"))), 443);
 }
