@@ -172,14 +172,10 @@ class TlsBridge {
     static const unsigned char alpn[] = "\x09stun.turn";
     SSL_CTX_set_alpn_protos(ctx_, alpn, sizeof alpn - 1);
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    const sockaddr_in sa = loopback(0);
+    ::bind(listener_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
     ::listen(listener_, 8);
-    socklen_t len = sizeof sa;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len);
-    port = ntohs(sa.sin_port);
+    port = bound_port(listener_);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
   ~TlsBridge() {
@@ -203,12 +199,9 @@ class TlsBridge {
   }
   void pump(int plain) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(target_);
+    const sockaddr_in sa = loopback(target_);
     SSL* ssl = SSL_new(ctx_);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 && SSL_set_fd(ssl, fd) == 1 &&
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0 && SSL_set_fd(ssl, fd) == 1 &&
         SSL_connect(ssl) == 1 && SSL_version(ssl) == TLS1_3_VERSION) {
       ++sessions_;
       char buf[16384];

@@ -147,6 +147,21 @@ std::uint16_t free_udp_port() {
   throw std::runtime_error("no free UDP port");
 }
 
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sa;
+}
+
+std::uint16_t bound_port(int fd) {
+  sockaddr_in sa{};
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  return ntohs(sa.sin_port);
+}
+
 std::uint16_t free_tcp_port() { return free_udp_port(); }  // free for both
 
 TestCertificate make_test_certificate() {

@@ -2,6 +2,7 @@
 // client over real sockets.
 #pragma once
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -48,6 +49,10 @@ CommandResult run_command(const std::string& command);  // through /bin/sh, stdo
 std::uint16_t free_udp_port();
 
 std::uint16_t free_tcp_port();
+
+// 127.0.0.1:port as a sockaddr, and the port a socket is bound to (for taps and bridges).
+sockaddr_in loopback(std::uint16_t port);
+std::uint16_t bound_port(int fd);
 
 // A self-signed EC certificate and key in a temporary directory (openssl req).
 struct TestCertificate {

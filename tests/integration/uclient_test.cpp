@@ -39,22 +39,6 @@ std::unique_ptr<Process> start_peer(std::uint16_t near, std::uint16_t& port) {
   throw std::runtime_error("turnutils_peer did not start");
 }
 
-// 127.0.0.1:port, and the port a socket is bound to, for the taps below.
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sa;
-}
-
-std::uint16_t bound_port(int fd) {
-  sockaddr_in sa{};
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  return ntohs(sa.sin_port);
-}
-
 struct Totals {
   long sent = -1;
   long received = -1;
