@@ -52,6 +52,7 @@ struct Raw {
   std::string stream_idle_timeout = "600";
   std::string stream_send_buffer = "262144";
   std::string padding = "off";
+  std::string smoothing = "off";
   std::vector<std::string> relay_ip;
   std::vector<std::string> external_ip;
   std::string relay_ports = "49152-65535";
@@ -108,6 +109,10 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--padding", r.padding,
                  "off, block:N or fixed:N: pad messages to TLS and DTLS clients inside the encryption (TLS: one "
                  "TLS 1.3 record each; DTLS: ChannelData and Data indications). UDP and TCP legs cannot be padded")
+      ->capture_default_str();
+  app.add_option("--smoothing", r.smoothing,
+                 "off or a tick such as 20ms (1-1000): media to each client leaves only on its allocation's clock, "
+                 "at most one tick late, never reordered")
       ->capture_default_str();
   app.add_option("--relay-ip", r.relay_ip,
                  "Address relayed sockets bind to, one per family (repeatable; default: the listen address)");
@@ -198,6 +203,12 @@ Config validate(const Raw& r, const std::string& config_file) {
       throw Invalid{"--padding", "expected off, block:N or fixed:N, got '" + r.padding + "'"};
     c.padding_mode = mode == "block" ? 1 : 2;
     c.padding_size = number<std::size_t>("--padding", r.padding.substr(colon + 1), 16, 8192);
+  }
+  if (r.smoothing != "off") {
+    const bool ms = r.smoothing.size() > 2 && r.smoothing.ends_with("ms");
+    if (!ms) throw Invalid{"--smoothing", "expected off or a tick in milliseconds such as 20ms, got '" + r.smoothing + "'"};
+    c.server.smoothing = std::chrono::milliseconds(
+        number<std::int64_t>("--smoothing", r.smoothing.substr(0, r.smoothing.size() - 2), 1, 1000));
   }
   for (const auto& s : r.relay_ip) {
     IpAddress a = ip("--relay-ip", s);
@@ -324,6 +335,7 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.api != b.api) changed.push_back("--api");
   if (a.tls_listen != b.tls_listen) changed.push_back("--tls-listen");
   if (a.padding != b.padding) changed.push_back("--padding");
+  if (a.server.smoothing != b.server.smoothing) changed.push_back("--smoothing");
   if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
   return changed;
 }

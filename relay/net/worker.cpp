@@ -47,6 +47,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
       outbox_(config_.batch * 2 + 8, (config_.batch * 2 + 8) * turn::Outbox::kMaxResponse),
       tcp_connections_(shared.tcp_connections),
       tick_(io_),
+      smoothing_timer_(io_),
       buffers_(config_.batch * kSlotSize),
       slots_(config_.batch),
       headers_(config_.batch) {
@@ -89,6 +90,7 @@ Worker::~Worker() {
   tcp_relays_->close_all();
   for (auto& l : listeners_) l->close();
   tick_.cancel();
+  smoothing_timer_.cancel();
   io_.restart();
   io_.poll();
   for (auto* s : relays_by_fd_) delete s;
@@ -315,6 +317,21 @@ void Worker::flush() {
     i += n;
   }
   outbox_.clear();
+  if (config_.server.smoothing.count() > 0) arm_smoothing();
+}
+
+void Worker::arm_smoothing() {
+  const auto next = server_->next_release();
+  if (!next || *next >= smoothing_at_) return;
+  smoothing_at_ = *next;
+  smoothing_timer_.expires_at(*next);
+  smoothing_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed earlier, or stopping
+    smoothing_at_ = turn::TimePoint::max();
+    const turn::Now t = now();
+    while (server_->release_due(t, outbox_)) flush();
+    flush();  // also arms the timer for the next tick that is waiting
+  });
 }
 
 void Worker::relay_opened(int fd) {

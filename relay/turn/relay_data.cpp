@@ -101,11 +101,61 @@ void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoi
     std::memset(payload + size, 0, pad);
     total = header + size + pad;
   }
-  if (!out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, start,
+  if (options_.smoothing.count() > 0) {
+    if (!smooth(a, start, total, now)) return counters_.drop(Drop::smoothing_queue);
+  } else if (!out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, start,
                          static_cast<std::uint32_t>(total)}))
     return counters_.drop(Drop::outbox_full);
   ++counters_.to_client_packets;
   counters_.to_client_bytes += size;
+}
+
+// --smoothing. A message waits for the allocation's next tick (created + k x tick, at most one
+// tick away), then leaves with everything else queued by then, in arrival order.
+bool Server::smooth(Allocation& a, const std::byte* message, std::size_t size, const Now& now) {
+  if (!a.smooth) a.smooth = std::make_unique<SmoothQueue>();
+  SmoothQueue& q = *a.smooth;
+  if (q.queued.size() + size > options_.smoothing_queue || q.queued_sizes.size() >= kSmoothingMaxMessages)
+    return false;
+  q.queued.insert(q.queued.end(), message, message + size);
+  q.queued_sizes.push_back(static_cast<std::uint32_t>(size));
+  if (q.scheduled) return true;
+  q.scheduled = true;
+  const auto tick = std::chrono::duration_cast<TimePoint::duration>(options_.smoothing);
+  const auto ticks = (now.mono - a.created + tick - TimePoint::duration{1}) / tick;
+  releases_.emplace(a.created + ticks * tick, a.id);
+  return true;
+}
+
+bool Server::release_due(const Now& now, Outbox& out) {
+  while (!releases_.empty() && releases_.top().first <= now.mono) {
+    auto it = by_id_.find(releases_.top().second);
+    if (it == by_id_.end() || !it->second->smooth || !it->second->smooth->scheduled) {
+      releases_.pop();  // the allocation is gone
+      continue;
+    }
+    Allocation& a = *it->second;
+    SmoothQueue& q = *a.smooth;
+    if (out.room() < q.queued_sizes.size() && !out.transmits().empty()) return true;
+    releases_.pop();
+    q.scheduled = false;
+    q.sending.swap(q.queued);  // the last tick's were flushed when their release returned
+    q.queued.clear();
+    const std::byte* p = q.sending.data();
+    for (const std::uint32_t size : q.queued_sizes) {
+      // Counted as relayed when queued; only a full outbox loses one here.
+      if (!out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, p, size}))
+        counters_.drop(Drop::outbox_full);
+      p += size;
+    }
+    q.queued_sizes.clear();
+  }
+  return false;
+}
+
+std::optional<TimePoint> Server::next_release() const {
+  if (releases_.empty()) return std::nullopt;
+  return releases_.top().first;
 }
 
 }  // namespace hush::turn

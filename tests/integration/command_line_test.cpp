@@ -42,6 +42,9 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--drain-timeout forever", "--drain-timeout"},
       {"--padding fixed:5", "--padding"},
       {"--padding round:64", "--padding"},
+      {"--smoothing 20", "--smoothing"},
+      {"--smoothing 0ms", "--smoothing"},
+      {"--smoothing 5000ms", "--smoothing"},
       {"--api 127.0.0.1:9650", "--api-key-file"},
       {"--api-uri http://example.org", "--api-uri"},
       {"--api-ttl 7200", "--api-ttl"},  // above --api-max-ttl

@@ -94,6 +94,7 @@ class Worker {
   void flush();
   void on_tick();
   turn::Now now() const;
+  void arm_smoothing();  // --smoothing: the timer at the next allocation tick that is due
   void relay_opened(int fd);
   void relay_closed(int fd);
 
@@ -112,6 +113,8 @@ class Worker {
   TcpConnectionRegistry& tcp_connections_;
   std::unique_ptr<DtlsHub> dtls_;
   boost::asio::steady_timer tick_;
+  boost::asio::steady_timer smoothing_timer_;
+  turn::TimePoint smoothing_at_ = turn::TimePoint::max();  // when smoothing_timer_ fires; max: idle
 
   std::vector<std::byte> buffers_;  // batch slots: headroom | datagram | tailroom
   std::vector<Slot> slots_;

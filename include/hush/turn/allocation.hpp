@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,14 @@ struct TcpConnection {
   bool outbound = false;  // opened by a Connect (else accepted from the peer)
 };
 
+// --smoothing: messages to the client waiting for the allocation's next tick, framed and back
+// to back. `sending` holds the last tick's until the worker has flushed them.
+struct SmoothQueue {
+  std::vector<std::byte> queued, sending;
+  std::vector<std::uint32_t> queued_sizes;
+  bool scheduled = false;
+};
+
 struct Allocation {
   std::uint64_t id = 0;
   FiveTuple client;
@@ -78,6 +87,7 @@ struct Allocation {
   // flows over peer connections spliced to client data connections, never through here.
   bool tcp = false;
   std::vector<TcpConnection> tcp_connections;
+  std::unique_ptr<SmoothQueue> smooth;  // with --smoothing, from the first relayed message
 
   const RelaySocket* relay_for(Family f) const {
     const auto& r = f == Family::v4 ? relay_v4 : relay_v6;

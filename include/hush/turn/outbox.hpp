@@ -32,6 +32,7 @@ class Outbox {
 
   bool send(const Transmit& t);  // false (and counted) when full
   std::span<const Transmit> transmits() const { return {items_.data(), count_}; }
+  std::size_t room() const { return items_.size() - count_; }  // transmits that still fit
   bool full() const { return count_ == items_.size() || scratch_.size() - used_ < kMaxResponse; }
   void clear() {
     count_ = 0;

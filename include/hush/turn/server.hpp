@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,12 +54,20 @@ struct ServerOptions {
   // Where Allocates go when this relay is draining or full (300 Try Alternate, RFC 8489
   // §10); the first of the client's address family is used. Empty: 508 instead.
   std::vector<Endpoint> alternate_servers;
+  // --smoothing: messages relayed to a client leave only on its allocation's clock, one tick
+  // of this length after another from the moment it was created, all that is queued at each
+  // tick, in order (0: off, the default). At most smoothing_queue bytes wait per allocation.
+  std::chrono::milliseconds smoothing{0};
+  std::size_t smoothing_queue = 65536;
 };
 
 // The caller guarantees this much writable room before a peer payload, and 4 bytes after it,
 // so ChannelData and Data indication headers are written in place.
 inline constexpr std::size_t kPeerHeadroom = 64;
 inline constexpr std::size_t kPeerTailroom = 4;
+// --smoothing: messages one allocation may have waiting for its next tick (a worker's outbox
+// holds more than this, so one tick always leaves in one flush).
+inline constexpr std::size_t kSmoothingMaxMessages = 64;
 
 class Server {
  public:
@@ -96,6 +105,11 @@ class Server {
   // With a permission for the peer, the client hears of it (ConnectionAttempt) and true is
   // returned; otherwise the caller closes the connection.
   bool on_tcp_peer(const Now& now, std::uint32_t listener, const Endpoint& peer, std::uint32_t id, Outbox& out);
+  // --smoothing: releases every allocation whose tick is due, as far as `out` has room; true
+  // if some are still due (flush `out` and call again).
+  bool release_due(const Now& now, Outbox& out);
+  // When release_due() next has something to do; nullopt while nothing waits.
+  std::optional<TimePoint> next_release() const;
   // Expires allocations, permissions, channels and reservations that are due.
   void on_timer(const Now& now);
   // Removes every allocation (shutdown).
@@ -132,7 +146,10 @@ class Server {
   void emit(const Request& r, Bytes message, Outbox& out);
   // SOFTWARE, then the integrity attributes the request carried, then FINGERPRINT if it had one.
   void sign(stun::MessageBuilder& b, const auth::Credentials& creds, bool fingerprint) const;
-  void next_indication_id(std::byte* id);  // 12 bytes; nothing checks them (RFC 8489 §6)
+  void next_indication_id(std::byte* id);
+  // --smoothing: queues a message for the client until the allocation's next tick; false
+  // when the allocation's queue is full.
+  bool smooth(Allocation& a, const std::byte* message, std::size_t size, const Now& now);  // 12 bytes; nothing checks them (RFC 8489 §6)
   bool fits_amplification_bound(const Request& r, std::size_t response_size);
   // 300 Try Alternate with ALTERNATE-SERVER when one of the client's family is configured,
   // else `code`. Counted as `why`.
@@ -180,6 +197,9 @@ class Server {
   };
   std::unordered_map<std::uint32_t, PendingConnect> pending_connects_;
   TcpRelayHost* tcp_ = nullptr;
+  // --smoothing: (tick, allocation id) of every allocation with messages waiting, earliest first.
+  using Release = std::pair<TimePoint, std::uint64_t>;
+  std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
   Counters counters_;
 };
 

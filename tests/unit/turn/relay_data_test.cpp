@@ -118,3 +118,59 @@ TEST_F(TurnFixture, MalformedAndHostileDatagramsAreDroppedWithoutHarm) {
   EXPECT_EQ(deliver(test::channel_data(0x4001, "still here")).size(), 1u);
   EXPECT_EQ(from_peer(handle, *Endpoint::parse("8.8.8.8:7000"), "back").size(), 1u);
 }
+
+TEST_F(TurnFixture, SmoothingReleasesOnTheAllocationsClockInOrderAtMostOneTickLate) {
+  using std::chrono::milliseconds;
+  options.smoothing = milliseconds(20);
+  start();
+  const auto created = now.mono;
+  auto handle = allocate();
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4001, "8.8.8.8:7000")).error_code(), 0);
+  const auto peer_at = *Endpoint::parse("8.8.8.8:7000");
+  auto release = [&] {
+    out.clear();
+    EXPECT_FALSE(server->release_due(now, out));
+    return collect();
+  };
+  auto payload = [](const test::Reply& r) { return std::string(as_text(stun::parse_channel_data(r.bytes)->payload)); };
+
+  // Three messages within the first tick: none leaves before the tick, all leave on it, in order.
+  for (auto [at, what] : {std::pair{3, "a"}, {7, "b"}, {19, "c"}}) {
+    now.mono = created + milliseconds(at);
+    EXPECT_TRUE(from_peer(handle, peer_at, what).empty());
+  }
+  EXPECT_EQ(server->next_release(), created + milliseconds(20));
+  now.mono = created + milliseconds(19);
+  EXPECT_TRUE(release().empty());
+  now.mono = created + milliseconds(20);
+  auto r = release();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(payload(r[0]), "a");
+  EXPECT_EQ(payload(r[1]), "b");
+  EXPECT_EQ(payload(r[2]), "c");
+  EXPECT_EQ(r[0].where.to, client);
+  EXPECT_FALSE(server->next_release());
+
+  // The clock is the allocation's: a message just after a tick waits for the next one.
+  now.mono = created + milliseconds(21);
+  EXPECT_TRUE(from_peer(handle, peer_at, "d").empty());
+  EXPECT_EQ(server->next_release(), created + milliseconds(40));
+  now.mono = created + milliseconds(40);
+  r = release();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(payload(r[0]), "d");
+
+  // The queue is bounded: beyond 64 messages per tick, the rest are dropped and counted.
+  now.mono = created + milliseconds(41);
+  for (int i = 0; i < 70; ++i) from_peer(handle, peer_at, "flood");
+  EXPECT_EQ(server->counters().dropped(turn::Drop::smoothing_queue), 6u);
+  now.mono = created + milliseconds(60);
+  EXPECT_EQ(release().size(), 64u);
+  // A deleted allocation leaves nothing behind.
+  now.mono = created + milliseconds(61);
+  from_peer(handle, peer_at, "late");
+  ASSERT_EQ(request(stun::Method::refresh, [](stun::MessageBuilder& b) { b.add_u32(attr::lifetime, 0); }).error_code(), 0);
+  now.mono = created + milliseconds(80);
+  EXPECT_TRUE(release().empty());
+  EXPECT_FALSE(server->next_release());
+}
