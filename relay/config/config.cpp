@@ -53,6 +53,7 @@ struct Raw {
   std::string stream_send_buffer = "262144";
   std::string padding = "off";
   std::string smoothing = "off";
+  bool cover = false;
   std::vector<std::string> relay_ip;
   std::vector<std::string> external_ip;
   std::string relay_ports = "49152-65535";
@@ -114,6 +115,8 @@ void add_run_options(CLI::App& app, Raw& r) {
                  "off or a tick such as 20ms (1-1000): media to each client leaves only on its allocation's clock, "
                  "at most one tick late, never reordered")
       ->capture_default_str();
+  app.add_flag("--cover", r.cover,
+               "With --smoothing: fill ticks without media to TLS and DTLS clients with cover messages they discard");
   app.add_option("--relay-ip", r.relay_ip,
                  "Address relayed sockets bind to, one per family (repeatable; default: the listen address)");
   app.add_option("--external-ip", r.external_ip,
@@ -209,6 +212,14 @@ Config validate(const Raw& r, const std::string& config_file) {
     if (!ms) throw Invalid{"--smoothing", "expected off or a tick in milliseconds such as 20ms, got '" + r.smoothing + "'"};
     c.server.smoothing = std::chrono::milliseconds(
         number<std::int64_t>("--smoothing", r.smoothing.substr(0, r.smoothing.size() - 2), 1, 1000));
+  }
+  if (r.cover) {
+    if (c.server.smoothing.count() == 0)
+      throw Invalid{"--cover", "needs --smoothing: cover fills the ticks of its clock that carry no media"};
+    if (c.tls_listen.empty())
+      throw Invalid{"--cover", "needs --tls-listen: cover is only sent inside TLS and DTLS, because on plain UDP or "
+                               "TCP an observer reads its channel number and tells it apart"};
+    c.server.cover = true;
   }
   for (const auto& s : r.relay_ip) {
     IpAddress a = ip("--relay-ip", s);
@@ -336,6 +347,7 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.tls_listen != b.tls_listen) changed.push_back("--tls-listen");
   if (a.padding != b.padding) changed.push_back("--padding");
   if (a.server.smoothing != b.server.smoothing) changed.push_back("--smoothing");
+  if (a.server.cover != b.server.cover) changed.push_back("--cover");
   if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
   return changed;
 }

@@ -187,6 +187,9 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   schedule(a);
   ++counters_.allocations_created;
   report(EventKind::allocation_created, {}, a.client.client, a.username);
+  const Transport over = transport_of(r.tuple.listener);
+  if (options_.cover && options_.smoothing.count() > 0 && !tcp && (over == Transport::tls || over == Transport::dtls))
+    start_cover(a);
 
   reply_authenticated(r, &a, out, [&](stun::MessageBuilder& b) {
     if (a.relay_v4) b.add_xor_address(attr::xor_relayed_address, reported(*a.relay_v4));

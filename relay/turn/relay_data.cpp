@@ -121,11 +121,35 @@ bool Server::smooth(Allocation& a, const std::byte* message, std::size_t size, c
   q.queued_sizes.push_back(static_cast<std::uint32_t>(size));
   if (q.scheduled) return true;
   q.scheduled = true;
-  const auto tick = std::chrono::duration_cast<TimePoint::duration>(options_.smoothing);
-  const auto ticks = (now.mono - a.created + tick - TimePoint::duration{1}) / tick;
-  releases_.emplace(a.created + ticks * tick, a.id);
+  releases_.emplace(tick_after(a, now.mono - TimePoint::duration{1}), a.id);  // a tick now counts
   return true;
 }
+
+TimePoint Server::tick_after(const Allocation& a, TimePoint t) const {
+  const auto tick = std::chrono::duration_cast<TimePoint::duration>(options_.smoothing);
+  if (t < a.created) return a.created;
+  return a.created + ((t - a.created) / tick + 1) * tick;
+}
+
+// --cover: the allocation ticks from its creation to its end, whether media flows or not.
+void Server::start_cover(Allocation& a) {
+  a.smooth = std::make_unique<SmoothQueue>();
+  a.smooth->cover = true;
+  a.smooth->scheduled = true;
+  releases_.emplace(tick_after(a, a.created), a.id);
+}
+
+namespace {
+// A channel number the client has not bound, for cover ChannelData it will discard.
+std::uint16_t unbound_channel(const ChannelTable& channels) {
+  for (std::uint16_t n = 0x4FFF; n > 0x4000; --n) {
+    bool used = false;
+    for (const auto& c : channels.items()) used |= c.number == n;
+    if (!used) return n;
+  }
+  return 0x4000;  // unreachable: at most --max-channels (4096) are bound
+}
+}  // namespace
 
 bool Server::release_due(const Now& now, Outbox& out) {
   while (!releases_.empty() && releases_.top().first <= now.mono) {
@@ -136,9 +160,9 @@ bool Server::release_due(const Now& now, Outbox& out) {
     }
     Allocation& a = *it->second;
     SmoothQueue& q = *a.smooth;
-    if (out.room() < q.queued_sizes.size() && !out.transmits().empty()) return true;
+    if (out.room() < std::max<std::size_t>(q.queued_sizes.size(), 1) && !out.transmits().empty()) return true;
+    const TimePoint when = releases_.top().first;
     releases_.pop();
-    q.scheduled = false;
     q.sending.swap(q.queued);  // the last tick's were flushed when their release returned
     q.queued.clear();
     const std::byte* p = q.sending.data();
@@ -147,8 +171,26 @@ bool Server::release_due(const Now& now, Outbox& out) {
       if (!out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, p, size}))
         counters_.drop(Drop::outbox_full);
       p += size;
+      q.cover_size = size;
+    }
+    if (q.cover && q.queued_sizes.empty()) {
+      // Nothing to send this tick: cover, inside the client's TLS or DTLS like any message
+      // (and padded like one), on a channel the client discards.
+      q.sending.assign(q.cover_size, std::byte{0});
+      stun::write_channel_header(q.sending.data(), unbound_channel(a.channels),
+                                 static_cast<std::uint16_t>(q.cover_size - stun::kChannelHeaderSize));
+      if (out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, q.sending.data(), q.cover_size}))
+        counters_.cover_bytes += q.cover_size;
+      else
+        counters_.drop(Drop::outbox_full);
     }
     q.queued_sizes.clear();
+    if (q.cover) {
+      // The next tick, skipping any this worker was too busy to serve (no catch-up bursts).
+      releases_.emplace(tick_after(a, std::max(when, now.mono)), a.id);
+    } else {
+      q.scheduled = false;
+    }
   }
   return false;
 }

@@ -52,6 +52,7 @@ void Server::set_options(const ServerOptions& o) {
   options_.external_ip_v4 = fixed.external_ip_v4;
   options_.external_ip_v6 = fixed.external_ip_v6;
   options_.smoothing = fixed.smoothing;  // the worker's timer follows the value it started with
+  options_.cover = fixed.cover;
   if (rate_changed) unauth_limiter_ = policy::PrefixRateLimiter(options_.unauth_rate, options_.unauth_burst);
 }
 

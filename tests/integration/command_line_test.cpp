@@ -45,6 +45,8 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--smoothing 20", "--smoothing"},
       {"--smoothing 0ms", "--smoothing"},
       {"--smoothing 5000ms", "--smoothing"},
+      {"--cover", "--cover"},                     // without --smoothing
+      {"--smoothing 20ms --cover", "--cover"},    // without --tls-listen
       {"--api 127.0.0.1:9650", "--api-key-file"},
       {"--api-uri http://example.org", "--api-uri"},
       {"--api-ttl 7200", "--api-ttl"},  // above --api-max-ttl

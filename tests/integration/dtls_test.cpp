@@ -94,7 +94,9 @@ class DtlsClient {
   std::optional<stun::MessageView> transact(stun::Method m, const std::function<void(stun::MessageBuilder&)>& f,
                                             const LongTermAuth* a) {
     send(build(m, stun::Class::request, random_tid(), f, a));
-    last_ = receive();
+    // The answer, past any ChannelData (cover traffic may arrive at any time).
+    do last_ = receive();
+    while (last_ && !last_->empty() && stun::first_byte_is_channel_data((*last_)[0]));
     if (!last_) return std::nullopt;
     auto parsed = stun::MessageView::parse(*last_);
     if (!parsed) return std::nullopt;
@@ -251,4 +253,55 @@ TEST(Dtls, SessionsThatSendNoRequestEndAtTheHandshakeTimeout) {
   EXPECT_EQ(r.metric(R"(hush_stream_closed_total{reason="timeout"})"), 2);
   DtlsClient c(r.tls_port);  // and the source may come back
   EXPECT_TRUE(c.handshake());
+}
+
+// --cover with --smoothing: inside a DTLS session, a tick without media carries a cover
+// ChannelData on a channel the client never bound, padded like media; so the session shows one
+// record of one size per tick whether anyone speaks or not. A UDP client gets no cover.
+TEST(Dtls, CoverFillsEveryTickWithoutMediaAndLooksLikeMedia) {
+  using Clock = std::chrono::steady_clock;
+  DtlsRelay r({"--smoothing", "20ms", "--cover", "--padding", "fixed:256", "--threads", "1"});
+  DtlsClient client(r.tls_port);
+  ASSERT_TRUE(client.handshake());
+  const auto user = r.relay.credential_username();
+  const auto relayed = client.allocate(user, auth::rest_password(r.relay.secret, user));
+  ASSERT_TRUE(relayed);
+  UdpSocket peer;
+  ASSERT_TRUE(client.bind_channel(0x4000, peer.local()));
+  TurnClient udp(r.relay.endpoint(), user, auth::rest_password(r.relay.secret, user));
+  ASSERT_TRUE(udp.allocate());
+
+  // One second of silence, then one of media at every other tick: about 50 records each.
+  std::vector<std::pair<Clock::time_point, std::vector<std::byte>>> records;
+  std::thread speaker([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (int i = 0; i < 25; ++i) {
+      peer.send_to(*relayed, as_bytes(std::string(100, 'm')));
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    }
+  });
+  const auto start = Clock::now();
+  while (Clock::now() - start < std::chrono::seconds(2)) {
+    auto rec = client.receive();
+    if (rec) records.emplace_back(Clock::now(), std::move(*rec));
+  }
+  speaker.join();
+  int silent = 0, talking = 0, media = 0;
+  for (const auto& [at, bytes] : records) {
+    EXPECT_EQ(bytes.size(), 256u) << "a record an observer could tell apart";
+    auto cd = stun::parse_channel_data(bytes);
+    ASSERT_TRUE(cd);
+    if (cd->channel == 0x4000) {
+      ++media;
+      EXPECT_EQ(as_text(cd->payload), std::string(100, 'm'));
+    }
+    (at - start < std::chrono::seconds(1) ? silent : talking)++;
+  }
+  EXPECT_GE(silent, 40);
+  EXPECT_LE(silent, 55);
+  EXPECT_GE(talking, 40);
+  EXPECT_LE(talking, 55);  // media replaces cover at its ticks, it does not add to them
+  EXPECT_EQ(media, 25);
+  EXPECT_GT(r.metric("hush_cover_bytes_total"), 0);
+  EXPECT_FALSE(udp.socket().receive(std::chrono::milliseconds(300))) << "cover on a plain UDP leg";
 }

@@ -74,6 +74,7 @@ class TurnFixture : public ::testing::Test {
   turn::Outbox out{256, 256 * 1024};
   turn::Now now{turn::TimePoint{} + std::chrono::hours(1), 1'700'000'000};
   Endpoint client = *Endpoint::parse("192.0.2.1:40000");
+  std::uint16_t listener = 0;  // where requests arrive: UDP by default (kTlsListenerBase: TLS)
   std::string username = "1700086400:test";
   std::vector<std::byte> peer_buffer = std::vector<std::byte>(70000);
 
@@ -104,7 +105,7 @@ class TurnFixture : public ::testing::Test {
 
   std::vector<Reply> deliver(Bytes datagram, const Endpoint& from) {
     out.clear();
-    server->on_client_datagram(now, 0, from, datagram, out);
+    server->on_client_datagram(now, listener, from, datagram, out);
     return collect();
   }
   std::vector<Reply> deliver(Bytes datagram) { return deliver(datagram, client); }
@@ -139,7 +140,7 @@ class TurnFixture : public ::testing::Test {
   std::uint32_t allocate(const Endpoint& from) {
     auto r = request(stun::Method::allocate, udp_transport(), from);
     EXPECT_EQ(r.error_code(), 0);
-    const auto* a = server->find(turn::FiveTuple{0, from});
+    const auto* a = server->find(turn::FiveTuple{listener, from});
     EXPECT_NE(a, nullptr);
     return a ? a->relay_v4->handle : 0;
   }

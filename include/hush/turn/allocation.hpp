@@ -67,6 +67,8 @@ struct SmoothQueue {
   std::vector<std::byte> queued, sending;
   std::vector<std::uint32_t> queued_sizes;
   bool scheduled = false;
+  bool cover = false;              // --cover: every tick sends something
+  std::uint32_t cover_size = 164;  // framed size of cover messages: the last media message's
 };
 
 struct Allocation {

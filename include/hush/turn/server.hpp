@@ -59,6 +59,10 @@ struct ServerOptions {
   // tick, in order (0: off, the default). At most smoothing_queue bytes wait per allocation.
   std::chrono::milliseconds smoothing{0};
   std::size_t smoothing_queue = 65536;
+  // --cover (with smoothing): a TLS or DTLS client's allocation sends a cover ChannelData on a
+  // channel the client has not bound (which clients discard, RFC 8656 §12.6) at every tick that
+  // has no media, the size of the last media message, from its creation to its end.
+  bool cover = false;
 };
 
 // The caller guarantees this much writable room before a peer payload, and 4 bytes after it,
@@ -149,7 +153,9 @@ class Server {
   void next_indication_id(std::byte* id);
   // --smoothing: queues a message for the client until the allocation's next tick; false
   // when the allocation's queue is full.
-  bool smooth(Allocation& a, const std::byte* message, std::size_t size, const Now& now);  // 12 bytes; nothing checks them (RFC 8489 §6)
+  bool smooth(Allocation& a, const std::byte* message, std::size_t size, const Now& now);
+  TimePoint tick_after(const Allocation& a, TimePoint t) const;  // the allocation's first tick > t
+  void start_cover(Allocation& a);  // 12 bytes; nothing checks them (RFC 8489 §6)
   bool fits_amplification_bound(const Request& r, std::size_t response_size);
   // 300 Try Alternate with ALTERNATE-SERVER when one of the client's family is configured,
   // else `code`. Counted as `why`.

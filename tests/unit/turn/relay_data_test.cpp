@@ -174,3 +174,50 @@ TEST_F(TurnFixture, SmoothingReleasesOnTheAllocationsClockInOrderAtMostOneTickLa
   EXPECT_TRUE(release().empty());
   EXPECT_FALSE(server->next_release());
 }
+
+TEST_F(TurnFixture, CoverFillsTicksWithoutMediaOnTlsAllocationsOnly) {
+  using std::chrono::milliseconds;
+  options.smoothing = milliseconds(20);
+  options.cover = true;
+  start();
+  const auto created = now.mono;
+  listener = turn::kTlsListenerBase;
+  auto handle = allocate();
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4000, "8.8.8.8:7000")).error_code(), 0);
+  listener = 0;
+  const Endpoint udp_client = *Endpoint::parse("192.0.2.2:40000");
+  allocate(udp_client);  // a UDP client of the same server: never any cover
+  auto release = [&] {
+    out.clear();
+    EXPECT_FALSE(server->release_due(now, out));
+    auto r = collect();
+    for (const auto& x : r) EXPECT_EQ(x.where.socket, turn::kTlsListenerBase);
+    return r;
+  };
+
+  // A silent tick: one cover ChannelData on a channel the client has not bound.
+  now.mono = created + milliseconds(20);
+  auto r = release();
+  ASSERT_EQ(r.size(), 1u);
+  auto cd = stun::parse_channel_data(r[0].bytes);
+  ASSERT_TRUE(cd);
+  EXPECT_NE(cd->channel, 0x4000);
+  EXPECT_EQ(r[0].bytes.size(), 164u);
+  EXPECT_EQ(server->counters().cover_bytes, 164u);
+  // A tick with media carries the media only; the next silent one, cover of the media's size.
+  now.mono = created + milliseconds(25);
+  EXPECT_TRUE(from_peer(handle, *Endpoint::parse("8.8.8.8:7000"), std::string(100, 'm')).empty());
+  now.mono = created + milliseconds(40);
+  r = release();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(stun::parse_channel_data(r[0].bytes)->channel, 0x4000);
+  now.mono = created + milliseconds(60);
+  r = release();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_NE(stun::parse_channel_data(r[0].bytes)->channel, 0x4000);
+  EXPECT_EQ(r[0].bytes.size(), 104u);
+  // Ticks the worker missed are skipped, not sent in a burst.
+  now.mono = created + milliseconds(145);
+  EXPECT_EQ(release().size(), 1u);
+  EXPECT_EQ(server->next_release(), created + milliseconds(160));
+}
