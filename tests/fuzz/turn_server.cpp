@@ -79,6 +79,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       turn::Snapshot{auth::Authenticator("hush", auth::SecretSet({"s"}), nonces), policy::PeerPolicy(pc, nullptr)});
   turn::ServerOptions options;
   options.relay_v6 = true;
+  if (size > 0 && (data[0] & 0x80)) {  // the first op's top bit: --smoothing 20ms --cover
+    options.smoothing = std::chrono::milliseconds(20);
+    options.cover = true;
+  }
   TcpHost tcp;  // outlives the server, whose destructor closes what is left
   turn::Server server(options, snap, ports);
   server.set_tcp_host(&tcp);
@@ -99,8 +103,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (op % 4) {
       case 0:
       case 1:
-        // Bit 4 of the op: over TCP, where RFC 6062 requests are allowed.
-        server.on_client_datagram(now, (op & 0x10) ? turn::kTcpListenerBase : 0, clients[op % 2], Bytes(body, len), out);
+        // Bit 4 of the op: over TCP, where RFC 6062 requests are allowed; bit 5: over TLS.
+        server.on_client_datagram(now, (op & 0x10) ? turn::kTcpListenerBase : (op & 0x20) ? turn::kTlsListenerBase : 0,
+                                  clients[op % 2], Bytes(body, len), out);
         break;
       case 2:
         // RFC 6062 events: a pending Connect's outcome, a peer connecting to a relayed address.
@@ -124,6 +129,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         now.mono += std::chrono::seconds(op);
         now.unix += op;
         server.on_timer(now);
+        while (server.release_due(now, out)) out.clear();
     }
     for (const auto& t : out.transmits())
       if (t.size > 0 && (t.data == nullptr)) __builtin_trap();
