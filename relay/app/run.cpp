@@ -301,10 +301,10 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
  " UDP/TCP listen addresses, " + std::to_string(c.tls_listen.size()) +
             " TLS/DTLS" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
-  if (c.padding_mode != 0 && c.tls_listen.empty())
+  if (c.padding_mode != 0 && c.tls_listen.empty() && c.padding_given)
     log::warn("--padding applies to TLS and DTLS legs only, and there is no --tls-listen: nothing is padded. UDP "
               "and TCP legs cannot be padded, because their length fields travel in clear");
-  else if (c.padding_mode != 0)
+  else if (c.padding_mode != 0 && !c.tls_listen.empty())
     log::info("--padding " + c.padding + " on TLS (1.3 only) and DTLS legs; UDP and TCP legs are not padded");
   if (generated) {
     // The safe default run: a secret that lives only in this process, and a credential for it.

@@ -26,9 +26,10 @@ struct Config {
   std::int64_t stream_handshake_timeout = 10;
   std::int64_t stream_idle_timeout = 600;
   std::size_t stream_send_buffer = 256 * 1024;
-  std::string padding = "off";  // off, block:N or fixed:N (validated); applies to TLS legs
-  int padding_mode = 0;         // 0 off, 1 block, 2 fixed
-  std::size_t padding_size = 0;
+  std::string padding = "block:128";  // off, block:N or fixed:N (validated); TLS and DTLS legs
+  int padding_mode = 1;               // 0 off, 1 block, 2 fixed
+  std::size_t padding_size = 128;
+  bool padding_given = false;         // set on the command line or in the config file
   std::optional<IpAddress> relay_v4;
   std::optional<IpAddress> relay_v6;
   std::optional<IpAddress> external_v4;
