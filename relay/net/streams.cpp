@@ -238,7 +238,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       have -= pos;
     }
     if (peer) {
-      in.resize(kSpliceChunk);
+      in.resize(std::max(kSpliceChunk, in.size()));  // never below what it holds
       return forward_to_peer();
     }
     if (have == 0 && in.size() > kInitialBuffer) {

@@ -349,3 +349,34 @@ TEST(TcpRelay, Ipv6WorksLikeIpv4) {
   // An IPv4 peer on an IPv6 allocation: 443, as for UDP.
   EXPECT_EQ(a.control.request(stun::Method::connect, peer_attr(*Endpoint::parse("127.0.0.1:9"))), 443);
 }
+
+TEST(TcpRelay, EverythingSentRightAfterTheConnectionBindReachesThePeer) {
+  Relay relay;
+  PeerListener listener;
+  TcpAllocation a(relay);
+  ASSERT_TRUE(a.allocate());
+  ASSERT_TRUE(a.control.create_permission(listener.local()));
+  std::vector<std::byte> answer;
+  ASSERT_EQ(a.control.request(stun::Method::connect, peer_attr(listener.local()), &answer), 0);
+  auto peer = listener.accept(std::chrono::seconds(2));
+  ASSERT_TRUE(peer);
+  TcpTurn data(relay.port);
+  // One write: a large Binding request (which grows the connection's buffer past 16 KiB),
+  // the ConnectionBind, and 48 KiB of data.
+  auto burst = build(stun::Method::binding, stun::Class::request, random_tid(), [](stun::MessageBuilder& b) {
+    b.add(0x8123, std::vector<std::byte>(40000, std::byte{1}));  // comprehension-optional, ignored
+  });
+  const auto bind = build(stun::Method::connection_bind, stun::Class::request, random_tid(),
+                          id_attr(connection_id_of(answer)), &a.control.credentials());
+  const auto bytes = media_bytes(48 * 1024, 4);
+  burst.insert(burst.end(), bind.begin(), bind.end());
+  burst.insert(burst.end(), bytes.begin(), bytes.end());
+  data.send_raw(burst);
+  ASSERT_TRUE(data.read_frame());  // the Binding answer
+  auto bound = data.read_frame();
+  ASSERT_TRUE(bound);
+  ASSERT_FALSE(stun::MessageView::parse(*bound)->has(stun::attr::error_code));
+  auto got = peer->read_exact(bytes.size(), std::chrono::seconds(3));
+  ASSERT_TRUE(got) << "bytes after the ConnectionBind were lost";
+  EXPECT_TRUE(*got == bytes);
+}
