@@ -169,6 +169,10 @@ class TlsBridge {
  public:
   explicit TlsBridge(std::uint16_t target) : target_(target), ctx_(SSL_CTX_new(TLS_client_method())) {
     SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+    // A TLS 1.3 server sends session tickets after the handshake. With auto-retry (the
+    // default) SSL_read would consume them and then block for application data that hush
+    // only sends after the agent's first request, which this thread would never forward.
+    SSL_CTX_clear_mode(ctx_, SSL_MODE_AUTO_RETRY);
     static const unsigned char alpn[] = "\x09stun.turn";
     SSL_CTX_set_alpn_protos(ctx_, alpn, sizeof alpn - 1);
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -210,7 +214,8 @@ class TlsBridge {
         if (SSL_pending(ssl) == 0 && ::poll(p, 2, 100) <= 0) continue;
         if (SSL_pending(ssl) > 0 || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
           const int n = SSL_read(ssl, buf, sizeof buf);
-          if (n <= 0 || ::send(plain, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) break;
+          if (n <= 0 && SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ) break;  // WANT_READ: a ticket, no data
+          if (n > 0 && ::send(plain, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) break;
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
           const ssize_t n = ::recv(plain, buf, sizeof buf, 0);
