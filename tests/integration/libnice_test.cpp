@@ -175,10 +175,7 @@ class TlsBridge {
     SSL_CTX_clear_mode(ctx_, SSL_MODE_AUTO_RETRY);
     static const unsigned char alpn[] = "\x09stun.turn";
     SSL_CTX_set_alpn_protos(ctx_, alpn, sizeof alpn - 1);
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    const sockaddr_in sa = loopback(0);
-    ::bind(listener_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
-    ::listen(listener_, 8);
+    listener_ = listen_tcp_loopback(8);
     port = bound_port(listener_);
     acceptor_ = std::thread([this] { accept_loop(); });
   }

@@ -162,6 +162,14 @@ std::uint16_t bound_port(int fd) {
   return ntohs(sa.sin_port);
 }
 
+int listen_tcp_loopback(int backlog) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const sockaddr_in sa = loopback(0);
+  ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+  ::listen(fd, backlog);
+  return fd;
+}
+
 std::uint16_t free_tcp_port() { return free_udp_port(); }  // free for both
 
 TestCertificate make_test_certificate() {

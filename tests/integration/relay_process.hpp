@@ -53,6 +53,8 @@ std::uint16_t free_tcp_port();
 // 127.0.0.1:port as a sockaddr, and the port a socket is bound to (for taps and bridges).
 sockaddr_in loopback(std::uint16_t port);
 std::uint16_t bound_port(int fd);
+// A TCP socket listening on 127.0.0.1 at a port the kernel picks (read it with bound_port).
+int listen_tcp_loopback(int backlog);
 
 // A self-signed EC certificate and key in a temporary directory (openssl req).
 struct TestCertificate {

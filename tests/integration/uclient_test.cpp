@@ -79,10 +79,7 @@ std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port
 class WireTap {
  public:
   explicit WireTap(std::uint16_t target) : target_(target) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    const sockaddr_in sa = loopback(0);
-    ::bind(listener_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
-    ::listen(listener_, 64);
+    listener_ = listen_tcp_loopback(64);
     port = bound_port(listener_);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
