@@ -3,7 +3,8 @@
 # when something is missing. Usage: deploy/install-deps.sh run|test|bench
 set -euo pipefail
 profile=${1:-run}
-packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev prometheus-cpp-dev libnice-dev)
+# libbpf-dev, bpftool and clang build the kernel fast path (--kernel-fastpath); without them it is left out.
+packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev prometheus-cpp-dev libnice-dev libbpf-dev bpftool clang)
 if [ "$profile" = test ]; then
   # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/.
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 prometheus yamllint python3-yaml systemd openssl libnice-dev)

@@ -20,6 +20,7 @@
 #include "hush/api/credential_api.hpp"
 #include "hush/auth/authenticator.hpp"
 #include "hush/base/log.hpp"
+#include "hush/fastpath/kernel_path.hpp"
 #include "hush/metrics/exposition.hpp"
 #include "hush/metrics/endpoints.hpp"
 #include "hush/net/http_server.hpp"
@@ -121,6 +122,7 @@ std::int64_t unix_now() {
 
 // Everything run() shares with the metrics thread.
 struct State {
+  std::unique_ptr<fastpath::BpfKernelPath> kernel;  // before the workers: they use it until destroyed
   std::vector<std::unique_ptr<net::Worker>> workers;
   turn::Quotas quotas;
   std::atomic<bool> draining{false};
@@ -136,6 +138,11 @@ struct State {
     s.max_allocations = static_cast<double>(max_allocations.load());
     s.reloads = static_cast<double>(reloads.load());
     s.reload_failures = static_cast<double>(reload_failures.load());
+    if (kernel) {
+      const fastpath::Totals t = kernel->totals();
+      s.kernel = metrics::KernelPathSample{true,    t.to_peer_packets, t.to_peer_bytes, t.to_client_packets,
+                                           t.to_client_bytes, t.flows, t.install_failures};
+    }
     for (std::size_t code = 0; code < api_responses.size(); ++code)
       if (auto n = api_responses[code].load()) s.api_responses.emplace_back(static_cast<int>(code), static_cast<double>(n));
     for (auto& w : workers) {
@@ -242,8 +249,43 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     std::cerr << "hush-relay: --listen: the wildcard address matches no address of this host\n";
     return 2;
   }
+  std::string kernel_note;  // logged with the start line, after every other option had its say
+  if (c.kernel_fastpath != config::Config::KernelFastpath::off) {
+    using KF = config::Config::KernelFastpath;
+    if (c.server.smoothing.count() > 0 || c.server.bandwidth_cap != 0) {
+      // Every allocation stays in user space: the kernel neither smooths nor counts bytes.
+      kernel_note = std::string("kernel fast path off: ") +
+                    (c.server.smoothing.count() > 0 ? "--smoothing" : "--bandwidth-cap") +
+                    " keeps every allocation in user space";
+    } else {
+      fastpath::Options ko;
+      ko.entries = c.kernel_fastpath_entries;
+      if (c.padding_udp && c.padding_mode != 0) {
+        ko.pad = c.padding_mode == 1 ? fastpath::Options::Pad::block : fastpath::Options::Pad::fixed;
+        ko.pad_size = static_cast<std::uint16_t>(c.padding_size);
+      }
+      std::vector<IpAddress> addresses;
+      for (const auto& ep : listen) addresses.push_back(ep.ip);
+      if (c.relay_v4) addresses.push_back(*c.relay_v4);
+      if (c.relay_v6) addresses.push_back(*c.relay_v6);
+      auto opened = fastpath::BpfKernelPath::open(ko, addresses);
+      if (opened) {
+        state.kernel = std::move(*opened);
+        std::string names;
+        for (const auto& n : state.kernel->interfaces()) names += (names.empty() ? "" : ",") + n;
+        kernel_note = "kernel fast path on: tcx ingress on " + names;
+      } else if (c.kernel_fastpath == KF::on) {
+        std::cerr << "hush-relay: --kernel-fastpath on: " << opened.error() << "\n";
+        return 2;
+      } else {
+        kernel_note = "kernel fast path off: " + opened.error();
+      }
+    }
+  }
   for (unsigned i = 0; i < c.threads; ++i) {
     net::WorkerConfig wc;
+    wc.kernel = state.kernel.get();
+    if (c.padding_udp) wc.udp_padding = stream_options(c).padding;
     wc.listen = listen;
     wc.tls_listen = c.tls_listen;
     wc.streams = stream_options(c);
@@ -301,7 +343,12 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
  " UDP/TCP listen addresses, " + std::to_string(c.tls_listen.size()) +
             " TLS/DTLS" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
-  if (c.padding_mode != 0 && c.tls_listen.empty() && c.padding_given)
+  if (!kernel_note.empty()) log::info(kernel_note);
+  if (c.padding_udp)
+    log::info(c.padding_mode != 0 ? "--padding-udp: ChannelData to UDP clients padded (" + c.padding +
+                                         "); the Length field stays in clear"
+                                   : std::string("--padding-udp has no effect with --padding off"));
+  if (c.padding_mode != 0 && c.tls_listen.empty() && c.padding_given && !c.padding_udp)
     log::warn("--padding applies to TLS and DTLS legs only, and there is no --tls-listen: nothing is padded. UDP "
               "and TCP legs cannot be padded, because their length fields travel in clear");
   else if (c.padding_mode != 0 && !c.tls_listen.empty())

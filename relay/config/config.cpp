@@ -55,6 +55,9 @@ struct Raw {
   bool padding_given = false;
   std::string smoothing = "off";
   bool cover = false;
+  bool padding_udp = false;
+  std::string kernel_fastpath = "auto";
+  std::string kernel_fastpath_entries = "65536";
   std::vector<std::string> relay_ip;
   std::vector<std::string> external_ip;
   std::string relay_ports = "49152-65535";
@@ -112,6 +115,16 @@ void add_run_options(CLI::App& app, Raw& r) {
                  "off, block:N or fixed:N: pad messages to TLS and DTLS clients inside the encryption (TLS: one "
                  "TLS 1.3 record each, TLS 1.2 refused; DTLS: ChannelData and Data indications). UDP and TCP legs "
                  "cannot be padded")
+      ->capture_default_str();
+  app.add_flag("--padding-udp", r.padding_udp,
+               "Also pad ChannelData to plain UDP clients (zero bytes after the message): hides sizes only from "
+               "observers who cannot read the datagrams, such as outside a VPN; the Length field is in clear");
+  app.add_option("--kernel-fastpath", r.kernel_fastpath,
+                 "on, off or auto: forward bound channels of UDP allocations inside the kernel (eBPF at tcx ingress; "
+                 "root or CAP_BPF+CAP_NET_ADMIN, Linux 6.6+). auto: on where possible, else off with one log line")
+      ->capture_default_str();
+  app.add_option("--kernel-fastpath-entries", r.kernel_fastpath_entries,
+                 "Channels the kernel fast path holds; beyond them new ones stay in user space")
       ->capture_default_str();
   app.add_option("--smoothing", r.smoothing,
                  "off or a tick such as 20ms (1-1000): media to each client leaves only on its allocation's clock, "
@@ -212,6 +225,13 @@ Config validate(const Raw& r, const std::string& config_file) {
     c.padding_mode = mode == "block" ? 1 : 2;
     c.padding_size = number<std::size_t>("--padding", r.padding.substr(colon + 1), 16, 8192);
   }
+  c.padding_udp = r.padding_udp;
+  if (r.kernel_fastpath == "on") c.kernel_fastpath = Config::KernelFastpath::on;
+  else if (r.kernel_fastpath == "off") c.kernel_fastpath = Config::KernelFastpath::off;
+  else if (r.kernel_fastpath == "auto") c.kernel_fastpath = Config::KernelFastpath::autodetect;
+  else throw Invalid{"--kernel-fastpath", "expected on, off or auto, got '" + r.kernel_fastpath + "'"};
+  c.kernel_fastpath_entries =
+      number<std::size_t>("--kernel-fastpath-entries", r.kernel_fastpath_entries, 1, 16 << 20);
   if (r.smoothing != "off") {
     const bool ms = r.smoothing.size() > 2 && r.smoothing.ends_with("ms");
     if (!ms) throw Invalid{"--smoothing", "expected off or a tick in milliseconds such as 20ms, got '" + r.smoothing + "'"};
@@ -353,6 +373,9 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.padding != b.padding) changed.push_back("--padding");
   if (a.server.smoothing != b.server.smoothing) changed.push_back("--smoothing");
   if (a.server.cover != b.server.cover) changed.push_back("--cover");
+  if (a.padding_udp != b.padding_udp) changed.push_back("--padding-udp");
+  if (a.kernel_fastpath != b.kernel_fastpath) changed.push_back("--kernel-fastpath");
+  if (a.kernel_fastpath_entries != b.kernel_fastpath_entries) changed.push_back("--kernel-fastpath-entries");
   if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
   return changed;
 }

@@ -131,14 +131,36 @@ std::vector<MetricFamily> families(const RelaySample& s) {
   // Relayed traffic.
   auto& packets = b.family("hush_relayed_packets_total", "Packets relayed, by direction", MetricType::Counter);
   auto& bytes = b.family("hush_relayed_bytes_total", "Payload bytes relayed, by direction", MetricType::Counter);
-  Builder::add(packets, sum(s, [](const WorkerSample& w) { return w.counters.to_peer_packets; }),
+  // User space and the kernel fast path together; the kernel's share follows below.
+  const KernelPathSample& k = s.kernel;
+  Builder::add(packets, sum(s, [](const WorkerSample& w) { return w.counters.to_peer_packets; }) + k.to_peer_packets,
                {{"direction", "to_peer"}});
-  Builder::add(packets, sum(s, [](const WorkerSample& w) { return w.counters.to_client_packets; }),
+  Builder::add(packets,
+               sum(s, [](const WorkerSample& w) { return w.counters.to_client_packets; }) + k.to_client_packets,
                {{"direction", "to_client"}});
-  Builder::add(bytes, sum(s, [](const WorkerSample& w) { return w.counters.to_peer_bytes; }),
+  Builder::add(bytes, sum(s, [](const WorkerSample& w) { return w.counters.to_peer_bytes; }) + k.to_peer_bytes,
                {{"direction", "to_peer"}});
-  Builder::add(bytes, sum(s, [](const WorkerSample& w) { return w.counters.to_client_bytes; }),
+  Builder::add(bytes, sum(s, [](const WorkerSample& w) { return w.counters.to_client_bytes; }) + k.to_client_bytes,
                {{"direction", "to_client"}});
+  auto& kon = b.family("hush_kernel_fastpath_enabled", "1 when the kernel fast path is loaded and attached",
+                       MetricType::Gauge);
+  Builder::add(kon, k.on ? 1 : 0);
+  auto& kpackets = b.family("hush_kernel_fastpath_packets_total",
+                            "Packets the kernel fast path forwarded (included in hush_relayed_packets_total)",
+                            MetricType::Counter);
+  Builder::add(kpackets, static_cast<double>(k.to_peer_packets), {{"direction", "to_peer"}});
+  Builder::add(kpackets, static_cast<double>(k.to_client_packets), {{"direction", "to_client"}});
+  auto& kbytes = b.family("hush_kernel_fastpath_bytes_total",
+                          "Payload bytes the kernel fast path forwarded (included in hush_relayed_bytes_total)",
+                          MetricType::Counter);
+  Builder::add(kbytes, static_cast<double>(k.to_peer_bytes), {{"direction", "to_peer"}});
+  Builder::add(kbytes, static_cast<double>(k.to_client_bytes), {{"direction", "to_client"}});
+  auto& kflows = b.family("hush_kernel_fastpath_flows", "Channels the kernel fast path forwards now", MetricType::Gauge);
+  Builder::add(kflows, static_cast<double>(k.flows));
+  auto& kfail = b.family("hush_kernel_fastpath_install_failures_total",
+                         "Channels the kernel could not take (table full); they stay in user space",
+                         MetricType::Counter);
+  Builder::add(kfail, static_cast<double>(k.install_failures));
   b.summed(s, "hush_padding_bytes_total", "Bytes added by padding", MetricType::Counter,
            [](const WorkerSample& w) { return w.counters.padding_bytes; });
   b.summed(s, "hush_cover_bytes_total", "Bytes sent as cover traffic", MetricType::Counter,
@@ -186,7 +208,7 @@ std::vector<MetricFamily> families(const RelaySample& s) {
                {{"direction", "to_client"}});
 
   // Per worker: only the index, a small fixed set.
-  auto& wpackets = b.family("hush_worker_packets_total", "Packets relayed by each worker, both directions",
+  auto& wpackets = b.family("hush_worker_packets_total", "Packets relayed by each worker in user space, both directions (the kernel fast path's: hush_kernel_fastpath_packets_total)",
                             MetricType::Counter);
   auto& wbusy = b.family("hush_worker_busy_seconds_total", "CPU time of each worker thread (user and system)",
                          MetricType::Counter);

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <future>
@@ -12,6 +13,7 @@
 #include <boost/asio/post.hpp>
 
 #include "hush/net/udp_socket.hpp"
+#include "hush/stun/channel_data.hpp"
 
 namespace hush::net {
 
@@ -22,6 +24,7 @@ namespace {
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::size_t kSlotSize = turn::kPeerHeadroom + kMaxDatagram + 64;
 constexpr auto kTick = std::chrono::milliseconds(250);
+constexpr std::array<std::byte, 8192> kZeros{};  // --padding-udp pads at most --padding's 8192
 }  // namespace
 
 struct Worker::Slot {
@@ -56,6 +59,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   server_ = std::make_unique<turn::Server>(config_.server, std::move(snapshot), *ports_, &shared.live_ports,
                                            &shared.quota, &shared.reservations);
   server_->set_event_sink(&events_);
+  if (config_.kernel != nullptr) server_->set_kernel_path(config_.kernel, config_.listen);  // UDP listener order
   for (const auto& ep : config_.listen) {
     auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
     if (!fd) throw std::runtime_error("cannot listen on " + ep.to_string() + ": " + fd.error());
@@ -274,7 +278,7 @@ void Worker::flush() {
   auto items = outbox_.transmits();
   constexpr std::size_t kMax = 512;
   mmsghdr hdrs[kMax];
-  iovec iovs[kMax];
+  iovec iovs[kMax][2];
   sockaddr_storage addrs[kMax];
   std::size_t i = 0;
   while (i < items.size()) {
@@ -292,13 +296,22 @@ void Worker::flush() {
     std::size_t n = 0;
     while (i + n < items.size() && n < kMax && items[i + n].via == via && items[i + n].socket == sock) {
       const auto& t = items[i + n];
-      iovs[n].iov_base = const_cast<std::byte*>(t.data);
-      iovs[n].iov_len = t.size;
+      iovs[n][0].iov_base = const_cast<std::byte*>(t.data);
+      iovs[n][0].iov_len = t.size;
       hdrs[n] = mmsghdr{};
       hdrs[n].msg_hdr.msg_name = &addrs[n];
       hdrs[n].msg_hdr.msg_namelen = to_sockaddr(t.to, addrs[n]);
-      hdrs[n].msg_hdr.msg_iov = &iovs[n];
+      hdrs[n].msg_hdr.msg_iov = iovs[n];
       hdrs[n].msg_hdr.msg_iovlen = 1;
+      if (via == turn::Transmit::Via::listener && t.size > 0 && stun::first_byte_is_channel_data(t.data[0])) {
+        // --padding-udp: zeros after the ChannelData's end (RFC 8656 §12.5), as the kernel
+        // fast path pads the flows it forwards.
+        if (const std::size_t pad = config_.udp_padding.pad_for(t.size); pad > 0 && pad <= kZeros.size()) {
+          iovs[n][1].iov_base = const_cast<std::byte*>(kZeros.data());
+          iovs[n][1].iov_len = pad;
+          hdrs[n].msg_hdr.msg_iovlen = 2;
+        }
+      }
       ++n;
     }
     const int fd = via == turn::Transmit::Via::listener ? listeners_[sock]->native_handle() : static_cast<int>(sock);

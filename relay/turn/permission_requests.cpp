@@ -32,6 +32,7 @@ void Server::handle_create_permission(const Request& r, Allocation& a, Outbox& o
   for (std::size_t i = 0; i < count; ++i)
     a.permissions.install(peers[i], expires, snapshot_->peers.is_host_address(peers[i]), options_.max_permissions);
   schedule(a);
+  sync_kernel(a, r.now.mono);
   reply_authenticated(r, &a, out, [](stun::MessageBuilder&) {});
 }
 
@@ -66,6 +67,7 @@ void Server::handle_channel_bind(const Request& r, Allocation& a, Outbox& out) {
   // §11.2: a ChannelBind also installs or refreshes the permission for the peer's address.
   a.permissions.install(peer->ip, now + options_.permission_lifetime, host_peer, options_.max_permissions);
   schedule(a);
+  sync_kernel(a, now);
   reply_authenticated(r, &a, out, [](stun::MessageBuilder&) {});
 }
 

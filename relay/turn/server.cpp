@@ -54,6 +54,48 @@ void Server::set_options(const ServerOptions& o) {
   options_.smoothing = fixed.smoothing;  // the worker's timer follows the value it started with
   options_.cover = fixed.cover;
   if (rate_changed) unauth_limiter_ = policy::PrefixRateLimiter(options_.unauth_rate, options_.unauth_burst);
+  if (kernel_ != nullptr && options_.bandwidth_cap != 0)  // the kernel does not count bytes
+    for (auto& [tuple, a] : allocations_) sync_kernel(*a, TimePoint{});
+}
+
+void Server::set_kernel_path(KernelPath* kernel, std::vector<Endpoint> listeners) {
+  kernel_ = kernel;
+  kernel_listeners_ = std::move(listeners);
+}
+
+bool Server::kernel_eligible(const Allocation& a) const {
+  return kernel_ != nullptr && !a.tcp && transport_of(a.client.listener) == Transport::udp &&
+         a.client.listener < kernel_listeners_.size() && !kernel_listeners_[a.client.listener].ip.is_unspecified() &&
+         options_.smoothing.count() == 0 && options_.bandwidth_cap == 0;
+}
+
+// A channel is in the kernel exactly while it is bound, its peer's permission is valid and,
+// for a peer on this host, the peer policy still allows it (a live relayed address). Called
+// whenever one of those may have changed: ChannelBind, CreatePermission, expiry, reload.
+void Server::sync_kernel(Allocation& a, TimePoint now) {
+  if (kernel_ == nullptr) return;
+  const bool eligible = kernel_eligible(a);
+  auto wanted = [&](const ChannelBinding& c) {
+    const RelaySocket* relay = a.relay_for(c.peer.ip.family());
+    return eligible && c.expires > now && a.permissions.contains(c.peer.ip, now) &&
+           (!c.host_peer || peer_allowed(c.peer)) && relay != nullptr && !relay->local.ip.is_unspecified();
+  };
+  std::erase_if(a.in_kernel, [&](const KernelFlow& f) {
+    const ChannelBinding* c = a.channels.by_number(f.channel, now);
+    if (c != nullptr && c->peer == f.peer && wanted(*c)) return false;
+    kernel_->remove(f);
+    return true;
+  });
+  if (!eligible) return;
+  for (const auto& c : a.channels.items()) {
+    if (!wanted(c)) continue;
+    bool present = false;
+    for (const auto& f : a.in_kernel) present |= f.channel == c.number;
+    if (present) continue;
+    KernelFlow f{a.client.client, kernel_listeners_[a.client.listener], c.number,
+                 a.relay_for(c.peer.ip.family())->local, c.peer};
+    if (kernel_->install(f)) a.in_kernel.push_back(f);
+  }
 }
 
 Gauges Server::gauges(TimePoint now) const {
@@ -315,6 +357,7 @@ void Server::on_timer(const Now& now) {
     }
     a.permissions.purge(now.mono);
     a.channels.purge(now.mono);
+    sync_kernel(a, now.mono);
     a.scheduled = a.next_deadline();
     expiry_.schedule(a.scheduled, a.id);
   }
@@ -340,8 +383,11 @@ void Server::remove(Allocation& a) {
     pending_connects_.erase(c.id);
     if (tcp_ != nullptr) tcp_->close_connection(c.id);
   }
+  if (kernel_ != nullptr)
+    for (const auto& f : a.in_kernel) kernel_->remove(f);
   for (const auto* s : {a.relay_for(Family::v4), a.relay_for(Family::v6)}) {
     if (s == nullptr) continue;
+    if (kernel_ != nullptr && !a.tcp) kernel_->relay_closed(s->local);
     if (live_ports_ != nullptr) live_ports_->set_live(s->local.ip.family(), s->local.port, false);
     by_relay_.erase(s->handle);
     if (a.tcp) {

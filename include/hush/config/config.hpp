@@ -30,6 +30,9 @@ struct Config {
   int padding_mode = 1;               // 0 off, 1 block, 2 fixed
   std::size_t padding_size = 128;
   bool padding_given = false;         // set on the command line or in the config file
+  bool padding_udp = false;           // --padding-udp: also ChannelData to plain UDP clients
+  enum class KernelFastpath { off, on, autodetect } kernel_fastpath = KernelFastpath::autodetect;
+  std::size_t kernel_fastpath_entries = 65536;
   std::optional<IpAddress> relay_v4;
   std::optional<IpAddress> relay_v6;
   std::optional<IpAddress> external_v4;

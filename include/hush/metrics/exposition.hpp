@@ -28,7 +28,15 @@ struct WorkerSample {
   StreamSample streams;
 };
 
+// --kernel-fastpath: what the kernel forwarded (from its per-flow counters) and holds.
+struct KernelPathSample {
+  bool on = false;
+  std::uint64_t to_peer_packets = 0, to_peer_bytes = 0, to_client_packets = 0, to_client_bytes = 0;
+  std::uint64_t flows = 0, install_failures = 0;
+};
+
 struct RelaySample {
+  KernelPathSample kernel;
   std::vector<WorkerSample> workers;
   bool draining = false;
   double max_allocations = 0;  // 0: unlimited

@@ -32,6 +32,8 @@ struct WorkerConfig {
   RelayPortsConfig relay;
   turn::ServerOptions server;
   std::size_t batch = 32;  // datagrams per recvmmsg
+  Padding udp_padding;     // --padding-udp: ChannelData to UDP clients (zeros after the message)
+  turn::KernelPath* kernel = nullptr;  // --kernel-fastpath, shared by all workers
 };
 
 class Worker {

@@ -12,6 +12,7 @@
 #include "hush/stun/message.hpp"
 #include "hush/turn/channel_binding.hpp"
 #include "hush/turn/five_tuple.hpp"
+#include "hush/turn/kernel_path.hpp"
 #include "hush/turn/permission.hpp"
 #include "hush/turn/port_allocator.hpp"
 #include "hush/turn/time.hpp"
@@ -89,6 +90,7 @@ struct Allocation {
   // flows over peer connections spliced to client data connections, never through here.
   bool tcp = false;
   std::vector<TcpConnection> tcp_connections;
+  std::vector<KernelFlow> in_kernel;    // --kernel-fastpath: channels forwarded by the kernel
   std::unique_ptr<SmoothQueue> smooth;  // with --smoothing, from the first relayed message
 
   const RelaySocket* relay_for(Family f) const {

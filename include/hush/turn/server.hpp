@@ -20,6 +20,7 @@
 #include "hush/turn/counters.hpp"
 #include "hush/turn/events.hpp"
 #include "hush/turn/expiry_queue.hpp"
+#include "hush/turn/kernel_path.hpp"
 #include "hush/turn/outbox.hpp"
 #include "hush/turn/port_allocator.hpp"
 #include "hush/turn/quota.hpp"
@@ -94,6 +95,10 @@ class Server {
   bool draining() const { return draining_; }
   // RFC 6062 TCP allocations; without a host, REQUESTED-TRANSPORT TCP gets 442.
   void set_tcp_host(TcpRelayHost* host) { tcp_ = host; }
+  // --kernel-fastpath: bound channels of UDP allocations go to `kernel` while their permission
+  // is valid (never with --smoothing or --bandwidth-cap). `listeners[i]` is UDP listener i's
+  // address; a wildcard one (or a wildcard relayed address) keeps its allocations in user space.
+  void set_kernel_path(KernelPath* kernel, std::vector<Endpoint> listeners);
 
   // A datagram from a client on listener `listener`.
   void on_client_datagram(const Now& now, std::uint16_t listener, const Endpoint& from, Bytes datagram,
@@ -173,6 +178,9 @@ class Server {
   Endpoint reported(const RelaySocket& s) const;
   void schedule(Allocation& a);
   void remove(Allocation& a);
+  // --kernel-fastpath: makes the kernel's flows of `a` those of its live channels now.
+  void sync_kernel(Allocation& a, TimePoint now);
+  bool kernel_eligible(const Allocation& a) const;
   std::optional<std::pair<RelaySocket, std::optional<RelaySocket>>> open_relay(Family f, bool even,
                                                                                 bool reserve, bool df);
 
@@ -203,6 +211,8 @@ class Server {
   };
   std::unordered_map<std::uint32_t, PendingConnect> pending_connects_;
   TcpRelayHost* tcp_ = nullptr;
+  KernelPath* kernel_ = nullptr;
+  std::vector<Endpoint> kernel_listeners_;
   // --smoothing: (tick, allocation id) of every allocation with messages waiting, earliest first.
   using Release = std::pair<TimePoint, std::uint64_t>;
   std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
