@@ -7,7 +7,7 @@ profile=${1:-run}
 packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev prometheus-cpp-dev libnice-dev libbpf-dev bpftool clang)
 if [ "$profile" = test ]; then
   # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/.
-  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 prometheus yamllint python3-yaml systemd openssl libnice-dev)
+  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 util-linux curl)
 fi

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -239,6 +240,31 @@ Relay::Relay(std::vector<std::string> extra, std::string listen_ip) {
   throw std::runtime_error("hush-relay did not start: " + process_->output());
 }
 
+bool kernel_fastpath_available(std::string* why) {
+#ifndef HUSH_HAVE_BPF
+  *why = "built without eBPF support (libbpf-dev, bpftool, clang)";
+  return false;
+#else
+  if (::geteuid() != 0) {
+    *why = "needs root to load eBPF programs";
+    return false;
+  }
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    *why = "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
+    return false;
+  }
+  utsname u{};
+  ::uname(&u);
+  int major = 0, minor = 0;
+  std::sscanf(u.release, "%d.%d", &major, &minor);
+  if (major < 6 || (major == 6 && minor < 6)) {
+    *why = std::string("tcx needs Linux 6.6 or later, this is ") + u.release;
+    return false;
+  }
+  return true;
+#endif
+}
+
 std::string Relay::credential_username(std::int64_t ttl) const {
   return std::to_string(std::time(nullptr) + ttl) + ":integration";
 }
@@ -326,8 +352,11 @@ std::optional<stun::MessageView> TurnClient::transact(stun::Method m,
   return std::nullopt;
 }
 
-bool TurnClient::allocate() {
-  auto r = transact(stun::Method::allocate, udp_transport());
+bool TurnClient::allocate(bool ipv6_relay) {
+  auto r = transact(stun::Method::allocate, [&](stun::MessageBuilder& b) {
+    udp_transport()(b);
+    if (ipv6_relay) b.add_u32(stun::attr::requested_address_family, 0x02000000);
+  });
   if (!r || last_error_ != 0) return false;
   relayed_ = *stun::decode_xor_address(*r->find(stun::attr::xor_relayed_address), r->transaction_id_ptr());
   return true;

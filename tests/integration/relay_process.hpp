@@ -116,7 +116,7 @@ class TurnClient {
   TurnClient(Endpoint server, std::string username, std::string password, std::string bind_ip = "127.0.0.1");
   std::optional<stun::MessageView> transact(stun::Method m, const std::function<void(stun::MessageBuilder&)>& attrs,
                                             bool authenticated = true);
-  bool allocate();
+  bool allocate(bool ipv6_relay = false);  // REQUESTED-ADDRESS-FAMILY IPv6 when asked
   bool create_permission(const Endpoint& peer);
   bool bind_channel(std::uint16_t channel, const Endpoint& peer);
   int last_error() const { return last_error_; }
@@ -139,6 +139,17 @@ class TurnClient {
   int last_error_ = 0;
   std::optional<Endpoint> alternate_;
 };
+
+// Whether --kernel-fastpath can load here (root, a build with eBPF, BTF, Linux 6.6+); if not,
+// why, for the skip message.
+bool kernel_fastpath_available(std::string* why);
+
+// coturn's turnutils_peer echoing on 127.0.0.1, far from `near` (uclient 4.6.1 trips over
+// adjacent ports); its port in `port`.
+std::unique_ptr<Process> start_echo_peer(std::uint16_t near, std::uint16_t& port);
+// Runs turnutils_uclient (10 clients x 100 messages of 120 bytes to an echo peer) with the
+// extra flags against `server_port`, checks that every message came back; returns its output.
+std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags);
 
 // An allocation with a channel to a local peer socket that does not echo; works() checks
 // traffic both ways.

@@ -24,10 +24,10 @@ using namespace hush::test;
 
 bool net_port_free(std::uint16_t port);
 
-namespace {
+namespace hush::test {
 
 // An echo peer far from the relay's port (uclient 4.6.1 trips over adjacent ports).
-std::unique_ptr<Process> start_peer(std::uint16_t near, std::uint16_t& port) {
+std::unique_ptr<Process> start_echo_peer(std::uint16_t near, std::uint16_t& port) {
   port = static_cast<std::uint16_t>(near + 3000);
   while (!net_port_free(port)) ++port;
   auto p = std::make_unique<Process>("turnutils_peer", std::vector<std::string>{"-p", std::to_string(port), "-L", "127.0.0.1"});
@@ -62,7 +62,7 @@ Totals parse_totals(const std::string& out) {
 // Returns the client's output.
 std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags) {
   std::uint16_t peer_port = 0;
-  auto peer = start_peer(relay.port, peer_port);
+  auto peer = start_echo_peer(relay.port, peer_port);
   std::string cmd = "timeout 120 turnutils_uclient" + flags + " -W " + relay.secret + " -u user -e 127.0.0.1 -r " +
                     std::to_string(peer_port) + " -m 10 -n 100 -l 120 -p " + std::to_string(server_port) + " 127.0.0.1";
   auto r = run_command(cmd);
@@ -73,6 +73,10 @@ std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port
   EXPECT_TRUE(relay.process().running());
   return r.output;
 }
+
+}  // namespace hush::test
+
+namespace {
 
 // A TCP forwarder between clients and the relay's TLS port that records, as an observer of
 // the wire would, the length of every TLS record the relay sends back.
