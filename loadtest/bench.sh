@@ -9,6 +9,10 @@
 #   ONLY=voice-1000,flood-1 loadtest/bench.sh   only the named loads
 #   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1%)
 #                                   of each server with 1 and 2 threads (about 7 minutes)
+#   loadtest/bench.sh --kernel      hush with and without --kernel-fastpath, coturn and the
+#                                   ceiling: machine-wide CPU per packet at 2,500, 20,000 and
+#                                   100,000 packets/s and each one's loss-free rate (needs
+#                                   root for the fast path; about 6 minutes)
 #
 # Each server is pinned to core 0 and the generator to core 1 when THREADS=1 and the machine
 # has two cores or more. Per-packet CPU is the server's utime+stime (/proc/PID/stat) over the
@@ -19,6 +23,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 quick=0
 throughput=0
+kernel=0
+[ "${1:-}" = "--kernel" ] && kernel=1
 [ "${1:-}" = "--quick" ] && quick=1
 [ "${1:-}" = "--throughput" ] && throughput=1
 threads=${THREADS:-1}
@@ -42,10 +48,14 @@ echo "$secret" >"$work/secret"
 start_server() {  # name [threads] -> sets $pid
   local threads=${2:-$threads}
   case "$1" in
-    hush)
+    hush | hush-kernel)
+      # The plain benchmark measures the user-space relay; --kernel compares both.
+      local fastpath=off
+      [ "$1" = hush-kernel ] && fastpath=on
       taskset -c "$server_cpus" build/hush-relay --listen 127.0.0.1:$port --secret-file "$work/secret" \
         --allow-peer 127.0.0.0/8 --threads "$threads" --relay-ports 40000-65000 --log-level error \
-        --user-quota 0 --source-quota 0 --unauth-rate 0 --max-allocations 1000000 >"$work/server.log" 2>&1 &
+        --user-quota 0 --source-quota 0 --unauth-rate 0 --max-allocations 1000000 \
+        --kernel-fastpath "$fastpath" >"$work/server.log" 2>&1 &
       ;;
     coturn)
       taskset -c "$server_cpus" turnserver -n --listening-ip 127.0.0.1 --listening-port $port --relay-ip 127.0.0.1 \
@@ -98,6 +108,83 @@ if [ $throughput = 1 ]; then
       echo "$server threads=$t: $best packets/s each way without loss" | tee -a "$out_file"
     done
   done
+  exit 0
+fi
+
+if [ $kernel = 1 ]; then
+  # Machine-wide CPU (/proc/stat) per relayed packet: the fast path's work is softirq time that
+  # no process is charged for (or, on loopback without IRQ time accounting, the generator is).
+  # The generator's own share is in every row alike. Then each server's loss-free rate.
+  results=build/bench-kernel.jsonl
+  mkdir -p build
+  : >"$results"
+  servers=(hush hush-kernel coturn ceiling)
+  for load in "2500|--allocations 50 --rate 50" "20000|--allocations 100 --rate 200" "100000|--allocations 100 --rate 1000"; do
+    pps=${load%%|*}
+    for server in "${servers[@]}"; do
+      for run in $(seq 1 "$runs"); do
+        start_server "$server"
+        extra="--secret $secret"
+        [ "$server" = ceiling ] && extra="--ceiling"
+        # shellcheck disable=SC2086
+        out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port ${load#*|} --size 100 \
+                --duration 5 --threads 1 --peers 64 --peer-port 20100 --server-pid "$pid" $extra --json)
+        stop_server
+        echo "{\"kind\":\"rate\",\"pps\":$pps,\"server\":\"$server\",\"run\":$run,\"result\":$out}" >>"$results"
+        echo "  $pps/s $server run $run: $(echo "$out" | cut -c1-140)..." >&2
+      done
+    done
+  done
+  for server in "${servers[@]}"; do
+    best=0
+    for rate in 1000 1500 2000 2500 3000 4000 5000 6000; do
+      start_server "$server"
+      extra="--secret $secret"
+      [ "$server" = ceiling ] && extra="--ceiling"
+      # shellcheck disable=SC2086
+      out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
+              --rate "$rate" --size 100 --duration 4 --threads 1 --peers 64 --peer-port 20100 --server-pid "$pid" \
+              $extra --json)
+      stop_server
+      loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
+      echo "  $server $((rate * 100))/s offered: loss $loss%" >&2
+      echo "{\"kind\":\"max\",\"pps\":$((rate * 100)),\"server\":\"$server\",\"run\":1,\"result\":$out}" >>"$results"
+      if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 else 1)"; then best=$((rate * 100)); else break; fi
+    done
+  done
+  python3 - "$results" <<'PY'
+import json, sys, statistics, datetime, platform, os
+rows = [json.loads(l) for l in open(sys.argv[1])]
+servers = ["hush", "hush-kernel", "coturn", "ceiling"]
+cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
+print(f"hush kernel fast path benchmark {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {cpu}); "
+      f"100-byte payloads, packets/s offered each way; medians of {max(r['run'] for r in rows)} runs")
+print("machine us/pkt: /proc/stat busy time of the whole machine (generator included) per relayed packet")
+print()
+print(f"{'offered/s':<10}{'metric':<18}" + "".join(f"{s:>14}" for s in servers) + f"{'kernel/coturn':>15}{'kernel/hush':>13}")
+for pps in (2500, 20000, 100000):
+    for key, label in (("machine_us_per_pkt", "machine us/pkt"), ("server_us_per_pkt", "process us/pkt"),
+                       ("loss_pct", "loss %"), ("p99", "p99 RTT us")):
+        meds = {}
+        for s in servers:
+            vals = [r["result"]["rtt_us"]["p99"] if key == "p99" else r["result"][key]
+                    for r in rows if r["kind"] == "rate" and r["pps"] == pps and r["server"] == s]
+            if vals: meds[s] = statistics.median(vals)
+        cells = "".join(f"{meds[s]:>14.2f}" if s in meds else f"{'-':>14}" for s in servers)
+        ratio = lambda a, b: f"{meds[a] / meds[b]:.2f}" if a in meds and b in meds and meds[b] else "-"
+        print(f"{pps:<10}{label:<18}{cells}{ratio('hush-kernel', 'coturn'):>15}{ratio('hush-kernel', 'hush'):>13}")
+    print()
+print("loss-free rate (100 allocations, loss <= 0.1%), packets/s offered each way:")
+best = {}
+for s in servers:
+    ok = [r["pps"] for r in rows if r["kind"] == "max" and r["server"] == s and r["result"]["loss_pct"] <= 0.1]
+    best[s] = max(ok) if ok else 0
+    tried = max([r["pps"] for r in rows if r["kind"] == "max" and r["server"] == s] or [0])
+    note = " (the highest rate tried)" if best[s] == tried and best[s] else ""
+    print(f"  {s:<12}{best[s]:>8}{note}")
+if best.get("coturn"):
+    print(f"  hush-kernel/coturn {best['hush-kernel'] / best['coturn']:.2f}, hush/coturn {best['hush'] / best['coturn']:.2f}")
+PY
   exit 0
 fi
 
