@@ -128,7 +128,7 @@ if [ $kernel = 1 ]; then
         [ "$server" = ceiling ] && extra="--ceiling"
         # shellcheck disable=SC2086
         out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port ${load#*|} --size 100 \
-                --duration 5 --threads 1 --peers 64 --peer-port 20100 --server-pid "$pid" $extra --json)
+                --duration 5 --threads 2 --peers 64 --peer-port 20100 --server-pid "$pid" $extra --json)
         stop_server
         echo "{\"kind\":\"rate\",\"pps\":$pps,\"server\":\"$server\",\"run\":$run,\"result\":$out}" >>"$results"
         echo "  $pps/s $server run $run: $(echo "$out" | cut -c1-140)..." >&2
@@ -137,13 +137,13 @@ if [ $kernel = 1 ]; then
   done
   for server in "${servers[@]}"; do
     best=0
-    for rate in 1000 1500 2000 2500 3000 4000 5000 6000; do
+    for rate in 200 400 600 800 1000 1200 1400 1600 1800 2000 2500 3000 4000; do
       start_server "$server"
       extra="--secret $secret"
       [ "$server" = ceiling ] && extra="--ceiling"
       # shellcheck disable=SC2086
       out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
-              --rate "$rate" --size 100 --duration 4 --threads 1 --peers 64 --peer-port 20100 --server-pid "$pid" \
+              --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 --server-pid "$pid" \
               $extra --json)
       stop_server
       loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')

@@ -274,6 +274,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
         std::string names;
         for (const auto& n : state.kernel->interfaces()) names += (names.empty() ? "" : ",") + n;
         kernel_note = "kernel fast path on: tcx ingress on " + names;
+        for (const auto& n : state.kernel->skipped()) kernel_note += "; not on " + n + " (no Ethernet header)";
       } else if (c.kernel_fastpath == KF::on) {
         std::cerr << "hush-relay: --kernel-fastpath on: " << opened.error() << "\n";
         return 2;

@@ -414,7 +414,3 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
 /* Interfaces with an Ethernet header (and loopback, which has one). */
 SEC("tc")
 int hush_ingress(struct __sk_buff *skb) { return forward(skb, ETH_HLEN); }
-
-/* Interfaces without a link-layer header (tun, WireGuard). */
-SEC("tc")
-int hush_ingress_l3(struct __sk_buff *skb) { return forward(skb, 0); }

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <set>
 
@@ -94,6 +95,14 @@ std::optional<std::uint32_t> route_to(const IpAddress& dst) {
   return out;
 }
 
+// ARPHRD_ETHER (1) or ARPHRD_LOOPBACK (772), from sysfs.
+bool has_ethernet_header(const std::string& name) {
+  std::ifstream in("/sys/class/net/" + name + "/type");
+  int type = 0;
+  in >> type;
+  return type == 1 || type == 772;
+}
+
 constexpr std::uint8_t kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 
 // The interfaces holding `a` (loopback for loopback addresses).
@@ -152,14 +161,18 @@ Result<std::unique_ptr<BpfKernelPath>, std::string> BpfKernelPath::open(const Op
   bpf_map__set_max_entries(k->skel_->maps.hush_peers, entries);
   k->skel_->rodata->loopback_ifindex = if_nametoindex("lo");
   if (int e = hush_fastpath__load(k->skel_); e != 0)
-    return err(std::string("cannot load the eBPF program (needs root or CAP_BPF+CAP_NET_ADMIN, and a kernel "
+    return err(std::string("cannot load the eBPF program (needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, and a kernel "
                            "with BTF): ") + std::strerror(-e));
   for (const auto& name : *names) {
     const unsigned index = if_nametoindex(name.c_str());
     if (index == 0) return err("interface " + name + " disappeared");
-    // Ethernet-like interfaces (and loopback) have a 14-byte link header; others none.
-    const bool l3 = name.rfind("tun", 0) == 0 || name.rfind("wg", 0) == 0;
-    bpf_program* prog = l3 ? k->skel_->progs.hush_ingress_l3 : k->skel_->progs.hush_ingress;
+    // Ethernet-like interfaces (and loopback) only: on one without a link header (tun,
+    // WireGuard) the program could not send a packet on, so that traffic stays in user space.
+    if (!has_ethernet_header(name)) {
+      k->skipped_.push_back(name);
+      continue;
+    }
+    bpf_program* prog = k->skel_->progs.hush_ingress;
     const int fd = bpf_link_create(bpf_program__fd(prog), static_cast<int>(index),
                                    static_cast<bpf_attach_type>(kTcxIngress), nullptr);
     if (fd < 0)
@@ -168,6 +181,7 @@ Result<std::unique_ptr<BpfKernelPath>, std::string> BpfKernelPath::open(const Op
     k->links_.push_back(fd);
     k->interface_names_.push_back(name);
   }
+  if (k->links_.empty()) return err(std::string("no interface with an Ethernet header holds the relay's addresses"));
   return k;
 }
 

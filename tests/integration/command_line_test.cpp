@@ -51,6 +51,8 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--api-uri http://example.org", "--api-uri"},
       {"--api-ttl 7200", "--api-ttl"},  // above --api-max-ttl
       {"--api 127.0.0.1:9650 --api-key-file /nonexistent/keys", "--api-key-file"},
+      {"--kernel-fastpath maybe", "--kernel-fastpath"},
+      {"--kernel-fastpath-entries 0", "--kernel-fastpath-entries"},
   };
   for (const auto& [args, option] : cases) {
     auto r = relay(args);

@@ -183,7 +183,7 @@ TEST(KernelFastpath, NothingStaysLoadedAfterTheRelayExitsEvenWhenKilled) {
       ASSERT_TRUE(call.works());
       for (const auto& id : hush_programs())
         if (!programs_before.count(id)) ours.insert(id);
-      EXPECT_EQ(ours.size(), 2u) << "hush_ingress and hush_ingress_l3";
+      EXPECT_EQ(ours.size(), 1u) << "hush_ingress";
       r.relay.process().stop(sig);
     }
     // The kernel frees programs and maps once their last reference (the tcx link, the
@@ -254,4 +254,47 @@ TEST(KernelFastpath, ForwardsBetweenHostsWithChecksumsTheReceiversVerify) {
   EXPECT_GE(kernel("to_peer"), 390);  // 4 x 100, less the first message or two of each client
   EXPECT_GE(kernel("to_client"), 390);
   run_command("rm -f " + secret_file);
+}
+
+// Lifetimes are at least 60 s, so this waits one out: the allocation expires on the relay's
+// timer, not by a request, and its channel leaves the kernel with it.
+TEST(KernelFastpath, AnExpiredAllocationLeavesTheKernel) {
+  REQUIRE_KERNEL_FASTPATH();
+  FastRelay r({"--default-lifetime", "60", "--max-lifetime", "60"});
+  UdpSocket peer;
+  TurnClient c = client_of(r.relay);
+  ASSERT_TRUE(c.allocate());
+  ASSERT_TRUE(c.bind_channel(0x4001, peer.local()));
+  c.send_channel(0x4001, "alive");
+  ASSERT_TRUE(peer.receive(std::chrono::seconds(2)));
+  EXPECT_EQ(r.flows(), 1);
+  EXPECT_EQ(r.kernel("to_peer"), 1);
+  std::this_thread::sleep_for(std::chrono::seconds(61));
+  EXPECT_EQ(r.flows(), 0);
+  EXPECT_EQ(metric(r.mport, "hush_allocations_expired_total"), 1);
+  c.send_channel(0x4001, "expired");
+  EXPECT_FALSE(peer.receive(std::chrono::milliseconds(300)));
+}
+
+TEST(KernelFastpath, AFullTableKeepsNewChannelsInUserSpace) {
+  REQUIRE_KERNEL_FASTPATH();
+  FastRelay r({"--kernel-fastpath-entries", "1"});
+  UdpSocket peer1, peer2;
+  TurnClient c = client_of(r.relay);
+  ASSERT_TRUE(c.allocate());
+  ASSERT_TRUE(c.bind_channel(0x4001, peer1.local()));
+  ASSERT_TRUE(c.bind_channel(0x4002, peer2.local()));
+  EXPECT_EQ(r.flows(), 1);
+  EXPECT_EQ(metric(r.mport, "hush_kernel_fastpath_install_failures_total"), 1);
+  for (int i = 0; i < 5; ++i) {
+    c.send_channel(0x4001, "kernel");
+    c.send_channel(0x4002, "user space");
+    auto a = peer1.receive(std::chrono::seconds(2));
+    auto b = peer2.receive(std::chrono::seconds(2));
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(as_text(*a), "kernel");
+    EXPECT_EQ(as_text(*b), "user space");
+  }
+  EXPECT_EQ(r.kernel("to_peer"), 5);
+  EXPECT_EQ(r.user_space(), 5);
 }

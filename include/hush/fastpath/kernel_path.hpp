@@ -57,6 +57,8 @@ class BpfKernelPath final : public turn::KernelPath {
   // The kernel's counters for one installed flow (tests); nullopt-like zero when absent.
   FlowCounters counters(const turn::KernelFlow& flow);
   std::vector<std::string> interfaces() const { return interface_names_; }
+  // Interfaces holding an address that have no Ethernet header: their traffic stays in user space.
+  std::vector<std::string> skipped() const { return skipped_; }
 
  private:
   BpfKernelPath() = default;
@@ -65,6 +67,7 @@ class BpfKernelPath final : public turn::KernelPath {
   hush_fastpath* skel_ = nullptr;
   std::vector<int> links_;  // tcx link descriptors
   std::vector<std::string> interface_names_;
+  std::vector<std::string> skipped_;
   Options options_;
   std::mutex mutex_;
   // Installed flows by peer (relay_closed), and what removed entries had counted.
