@@ -171,6 +171,7 @@ std::optional<Worker::Stats> Worker::stats(std::chrono::milliseconds timeout) {
 void Worker::on_tick() {
   const turn::Now t = now();
   server_->on_timer(t);
+  if (server_->kernel_pending()) server_->commit_kernel(t.mono);  // on_timer answers nobody
   dtls_->on_tick(t);
   tcp_connections_.expire(t.mono);
   tick_.expires_after(kTick);
@@ -330,6 +331,7 @@ void Worker::flush() {
     i += n;
   }
   outbox_.clear();
+  if (server_->kernel_pending()) server_->commit_kernel(now().mono);  // after the answers left
   if (config_.server.smoothing.count() > 0) arm_smoothing();
 }
 

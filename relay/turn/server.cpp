@@ -69,33 +69,46 @@ bool Server::kernel_eligible(const Allocation& a) const {
          options_.smoothing.count() == 0 && options_.bandwidth_cap == 0;
 }
 
+bool Server::kernel_wanted(const Allocation& a, const ChannelBinding& c, TimePoint now) const {
+  const RelaySocket* relay = a.relay_for(c.peer.ip.family());
+  return kernel_eligible(a) && c.expires > now && a.permissions.contains(c.peer.ip, now) &&
+         (!c.host_peer || peer_allowed(c.peer)) && relay != nullptr && !relay->local.ip.is_unspecified();
+}
+
 // A channel is in the kernel exactly while it is bound, its peer's permission is valid and,
 // for a peer on this host, the peer policy still allows it (a live relayed address). Called
 // whenever one of those may have changed: ChannelBind, CreatePermission, expiry, reload.
+// Removals happen at once; installs wait for commit_kernel().
 void Server::sync_kernel(Allocation& a, TimePoint now) {
   if (kernel_ == nullptr) return;
-  const bool eligible = kernel_eligible(a);
-  auto wanted = [&](const ChannelBinding& c) {
-    const RelaySocket* relay = a.relay_for(c.peer.ip.family());
-    return eligible && c.expires > now && a.permissions.contains(c.peer.ip, now) &&
-           (!c.host_peer || peer_allowed(c.peer)) && relay != nullptr && !relay->local.ip.is_unspecified();
-  };
   std::erase_if(a.in_kernel, [&](const KernelFlow& f) {
     const ChannelBinding* c = a.channels.by_number(f.channel, now);
-    if (c != nullptr && c->peer == f.peer && wanted(*c)) return false;
+    if (c != nullptr && c->peer == f.peer && kernel_wanted(a, *c, now)) return false;
     kernel_->remove(f);
     return true;
   });
-  if (!eligible) return;
+  if (!kernel_eligible(a)) return;
   for (const auto& c : a.channels.items()) {
-    if (!wanted(c)) continue;
+    if (!kernel_wanted(a, c, now)) continue;
     bool present = false;
     for (const auto& f : a.in_kernel) present |= f.channel == c.number;
+    for (const auto& p : kernel_pending_) present |= p.allocation == a.id && p.flow.channel == c.number;
     if (present) continue;
-    KernelFlow f{a.client.client, kernel_listeners_[a.client.listener], c.number,
-                 a.relay_for(c.peer.ip.family())->local, c.peer};
+    kernel_pending_.push_back(PendingFlow{a.id, KernelFlow{a.client.client, kernel_listeners_[a.client.listener], c.number,
+                                                           a.relay_for(c.peer.ip.family())->local, c.peer}});
+  }
+}
+
+void Server::commit_kernel(TimePoint now) {
+  for (const auto& [id, f] : kernel_pending_) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;  // deleted in the same batch
+    Allocation& a = *it->second;
+    const ChannelBinding* c = a.channels.by_number(f.channel, now);
+    if (c == nullptr || c->peer != f.peer || !kernel_wanted(a, *c, now)) continue;
     if (kernel_->install(f)) a.in_kernel.push_back(f);
   }
+  kernel_pending_.clear();
 }
 
 Gauges Server::gauges(TimePoint now) const {

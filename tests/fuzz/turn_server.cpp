@@ -68,6 +68,33 @@ class TcpHost : public turn::TcpRelayHost {
   bool alive(std::uint32_t id) const override { return connections.contains(id); }
 };
 
+// --kernel-fastpath without a kernel: checks that the core never installs a flow twice, never
+// removes one it did not install, and removes every one by the time it is destroyed.
+class Kernel : public turn::KernelPath {
+ public:
+  std::vector<turn::KernelFlow> flows;
+  bool install(const turn::KernelFlow& f) override {
+    for (const auto& g : flows)
+      if (g == f) __builtin_trap();
+    if (flows.size() >= 8) return false;  // a small table: full is a case too
+    flows.push_back(f);
+    return true;
+  }
+  void remove(const turn::KernelFlow& f) override {
+    for (auto it = flows.begin(); it != flows.end(); ++it) {
+      if (*it == f) {
+        flows.erase(it);
+        return;
+      }
+    }
+    __builtin_trap();
+  }
+  void relay_closed(const Endpoint&) override {}
+  ~Kernel() override {
+    if (!flows.empty()) __builtin_trap();
+  }
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -83,9 +110,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     options.smoothing = std::chrono::milliseconds(20);
     options.cover = true;
   }
-  TcpHost tcp;  // outlives the server, whose destructor closes what is left
+  TcpHost tcp;     // outlive the server, whose destructor closes what is left
+  Kernel kernel;
   turn::Server server(options, snap, ports);
   server.set_tcp_host(&tcp);
+  server.set_kernel_path(&kernel, {*Endpoint::parse("203.0.113.1:3478")});
   turn::Outbox out(64, 64 * 1024);
   turn::Now now{turn::TimePoint{} + std::chrono::hours(1), 1'700'000'000};
   std::vector<std::byte> peer_buf(turn::kPeerHeadroom + 70000);
@@ -131,6 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         server.on_timer(now);
         while (server.release_due(now, out)) out.clear();
     }
+    server.commit_kernel(now.mono);  // the worker commits after flushing
     for (const auto& t : out.transmits())
       if (t.size > 0 && (t.data == nullptr)) __builtin_trap();
   }

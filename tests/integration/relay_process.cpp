@@ -327,6 +327,7 @@ std::optional<stun::MessageView> TurnClient::transact(stun::Method m,
       while (std::chrono::steady_clock::now() < deadline) {
         auto r = socket_.receive(std::chrono::milliseconds(100));
         if (!r) continue;
+        if (seen != nullptr) seen->push_back(*r);
         auto v = stun::MessageView::parse(*r);
         if (v && std::equal(tid.begin(), tid.end(), v->transaction_id_ptr())) {
           resp = std::move(r);

@@ -97,6 +97,7 @@ class TurnFixture : public ::testing::Test {
     now.mono += s;
     now.unix += s.count();
     server->on_timer(now);
+    server->commit_kernel(now.mono);
   }
 
   LongTermAuth creds(const Endpoint& from) {
@@ -106,6 +107,7 @@ class TurnFixture : public ::testing::Test {
   std::vector<Reply> deliver(Bytes datagram, const Endpoint& from) {
     out.clear();
     server->on_client_datagram(now, listener, from, datagram, out);
+    server->commit_kernel(now.mono);  // as the worker does once it has sent `out`
     return collect();
   }
   std::vector<Reply> deliver(Bytes datagram) { return deliver(datagram, client); }

@@ -99,6 +99,10 @@ class Server {
   // is valid (never with --smoothing or --bandwidth-cap). `listeners[i]` is UDP listener i's
   // address; a wildcard one (or a wildcard relayed address) keeps its allocations in user space.
   void set_kernel_path(KernelPath* kernel, std::vector<Endpoint> listeners);
+  // Channels become the kernel's only here, after the caller has sent what `out` held: the
+  // kernel must not deliver ChannelData to a client before its ChannelBind success response.
+  bool kernel_pending() const { return !kernel_pending_.empty(); }
+  void commit_kernel(TimePoint now);
 
   // A datagram from a client on listener `listener`.
   void on_client_datagram(const Now& now, std::uint16_t listener, const Endpoint& from, Bytes datagram,
@@ -181,6 +185,7 @@ class Server {
   // --kernel-fastpath: makes the kernel's flows of `a` those of its live channels now.
   void sync_kernel(Allocation& a, TimePoint now);
   bool kernel_eligible(const Allocation& a) const;
+  bool kernel_wanted(const Allocation& a, const ChannelBinding& c, TimePoint now) const;
   std::optional<std::pair<RelaySocket, std::optional<RelaySocket>>> open_relay(Family f, bool even,
                                                                                 bool reserve, bool df);
 
@@ -213,6 +218,11 @@ class Server {
   TcpRelayHost* tcp_ = nullptr;
   KernelPath* kernel_ = nullptr;
   std::vector<Endpoint> kernel_listeners_;
+  struct PendingFlow {
+    std::uint64_t allocation;
+    KernelFlow flow;
+  };
+  std::vector<PendingFlow> kernel_pending_;  // to install once their answers are out
   // --smoothing: (tick, allocation id) of every allocation with messages waiting, earliest first.
   using Release = std::pair<TimePoint, std::uint64_t>;
   std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
