@@ -126,11 +126,20 @@ if [ $kernel = 1 ]; then
         start_server "$server"
         extra="--secret $secret"
         [ "$server" = ceiling ] && extra="--ceiling"
+        # The program's own run time, from the kernel's BPF statistics (hush-kernel only).
+        [ "$server" = hush-kernel ] && sysctl -qw kernel.bpf_stats_enabled=1
         # shellcheck disable=SC2086
         out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port ${load#*|} --size 100 \
                 --duration 5 --threads 2 --peers 64 --peer-port 20100 --server-pid "$pid" $extra --json)
+        bpf='{}'
+        if [ "$server" = hush-kernel ]; then
+          bpf=$(bpftool -j prog show name hush_ingress 2>/dev/null | python3 -c 'import json,sys
+p = json.load(sys.stdin); p = p[0] if isinstance(p, list) else p
+print(json.dumps({"ns": p.get("run_time_ns", 0), "runs": p.get("run_cnt", 0)}))' || echo '{}')
+          sysctl -qw kernel.bpf_stats_enabled=0
+        fi
         stop_server
-        echo "{\"kind\":\"rate\",\"pps\":$pps,\"server\":\"$server\",\"run\":$run,\"result\":$out}" >>"$results"
+        echo "{\"kind\":\"rate\",\"pps\":$pps,\"server\":\"$server\",\"run\":$run,\"bpf\":$bpf,\"result\":$out}" >>"$results"
         echo "  $pps/s $server run $run: $(echo "$out" | cut -c1-140)..." >&2
       done
     done
@@ -173,6 +182,13 @@ for pps in (2500, 20000, 100000):
         cells = "".join(f"{meds[s]:>14.2f}" if s in meds else f"{'-':>14}" for s in servers)
         ratio = lambda a, b: f"{meds[a] / meds[b]:.2f}" if a in meds and b in meds and meds[b] else "-"
         print(f"{pps:<10}{label:<18}{cells}{ratio('hush-kernel', 'coturn'):>15}{ratio('hush-kernel', 'hush'):>13}")
+    # The eBPF program's own time per relayed packet (every run counted: the ones that matched
+    # and the ones that passed a packet on), from kernel.bpf_stats_enabled.
+    per = [r["bpf"]["ns"] / 1000 / (r["result"]["to_peer"] + r["result"]["to_client"])
+           for r in rows if r["kind"] == "rate" and r["pps"] == pps and r["server"] == "hush-kernel"
+           and r.get("bpf", {}).get("ns") and r["result"]["to_peer"] + r["result"]["to_client"]]
+    if per:
+        print(f"{pps:<10}{'program us/pkt':<18}{'':>14}{statistics.median(per):>14.3f}   (eBPF run time per relayed packet)")
     print()
 print("loss-free rate (100 allocations, loss <= 0.1%), packets/s offered each way:")
 best = {}
