@@ -158,6 +158,18 @@ static __always_inline void to_client(struct verdict *v, struct hush_peer_flow *
   v->pf = f;
 }
 
+/* The peer-to-client flow of UDP from peer:peer_port to relay:relay_port, if any. */
+static __always_inline struct hush_peer_flow *peer_flow(const __u8 *peer, __u16 peer_port, const __u8 *relay,
+                                                        __u16 relay_port, __u8 family) {
+  struct hush_peer_key pk = {};
+  __builtin_memcpy(pk.peer, peer, 16);
+  __builtin_memcpy(pk.relay, relay, 16);
+  pk.peer_port = peer_port;
+  pk.relay_port = relay_port;
+  pk.family = family;
+  return bpf_map_lookup_elem(&hush_peers, &pk);
+}
+
 /* Which flow the packet belongs to and what leaves; -1: not ours, or not forwardable here. */
 static __always_inline int classify(struct __sk_buff *skb, const struct packet *p, struct verdict *v) {
   __builtin_memset(v, 0, sizeof *v);
@@ -183,13 +195,7 @@ static __always_inline int classify(struct __sk_buff *skb, const struct packet *
         v->cf = cf;
         /* A peer that is another allocation's relayed address on this host (a relay-only
          * call between two clients of this relay): straight on to that client. */
-        struct hush_peer_key pk = {};
-        __builtin_memcpy(pk.peer, cf->relay, 16);
-        __builtin_memcpy(pk.relay, cf->peer, 16);
-        pk.peer_port = cf->relay_port;
-        pk.relay_port = cf->peer_port;
-        pk.family = p->family;
-        struct hush_peer_flow *next = bpf_map_lookup_elem(&hush_peers, &pk);
+        struct hush_peer_flow *next = peer_flow(cf->relay, cf->relay_port, cf->peer, cf->peer_port, p->family);
         if (next) {
           to_client(v, next, len);
           return 0;
@@ -203,13 +209,7 @@ static __always_inline int classify(struct __sk_buff *skb, const struct packet *
       }
     }
   }
-  struct hush_peer_key pk = {};
-  __builtin_memcpy(pk.peer, p->src, 16);
-  __builtin_memcpy(pk.relay, p->dst, 16);
-  pk.peer_port = p->sport;
-  pk.relay_port = p->dport;
-  pk.family = p->family;
-  struct hush_peer_flow *pf = bpf_map_lookup_elem(&hush_peers, &pk);
+  struct hush_peer_flow *pf = peer_flow(p->src, p->sport, p->dst, p->dport, p->family);
   if (!pf || p->udp_len > 0xFFFF - 4 - HUSH_MAX_KERNEL_PAD) return -1;
   v->payload = p->udp_len;
   to_client(v, pf, p->udp_len);

@@ -238,15 +238,13 @@ void BpfKernelPath::erase_locked(const turn::KernelFlow& f) {
   hush_client_flow cv{};
   hush_peer_flow pv{};
   const int clients = bpf_map__fd(skel_->maps.hush_clients), peers = bpf_map__fd(skel_->maps.hush_peers);
-  // Client side first, then read what each counted last.
+  // Client side first; each entry's last counts go with it (lookup-and-delete on hash maps
+  // is in every kernel with tcx).
   if (bpf_map_lookup_and_delete_elem(clients, &ck, &cv) == 0) {
     retired_.to_peer_packets += cv.packets;
     retired_.to_peer_bytes += cv.bytes;
-  } else if (bpf_map_lookup_elem(clients, &ck, &cv) == 0 && bpf_map_delete_elem(clients, &ck) == 0) {
-    retired_.to_peer_packets += cv.packets;  // kernels without lookup-and-delete for hashes
-    retired_.to_peer_bytes += cv.bytes;
   }
-  if (bpf_map_lookup_elem(peers, &pk, &pv) == 0 && bpf_map_delete_elem(peers, &pk) == 0) {
+  if (bpf_map_lookup_and_delete_elem(peers, &pk, &pv) == 0) {
     retired_.to_client_packets += pv.packets;
     retired_.to_client_bytes += pv.bytes;
   }

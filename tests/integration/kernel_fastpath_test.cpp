@@ -61,22 +61,17 @@ TurnClient client_of(Relay& relay) {
                     relay.endpoint().ip.is_v4() ? "127.0.0.1" : "::1");
 }
 
-// The IDs of hush's programs loaded now (bpftool's JSON-free listing).
-std::set<std::string> hush_programs() {
+// The IDs of the programs or maps ("prog" or "map") loaded now whose name starts with `name`
+// (bpftool's plain listing: "ID: type  name NAME ...").
+std::set<std::string> loaded(const std::string& kind, const std::string& name) {
   std::set<std::string> ids;
-  std::istringstream in(run_command("bpftool prog show 2>/dev/null").output);
+  std::istringstream in(run_command("bpftool " + kind + " show 2>/dev/null").output);
   for (std::string line; std::getline(in, line);)
-    if (line.find("name hush_ingress") != std::string::npos) ids.insert(line.substr(0, line.find(':')));
+    if (line.find("name " + name) != std::string::npos) ids.insert(line.substr(0, line.find(':')));
   return ids;
 }
-
-std::set<std::string> hush_maps() {
-  std::set<std::string> ids;
-  std::istringstream in(run_command("bpftool map show 2>/dev/null").output);
-  for (std::string line; std::getline(in, line);)
-    if (line.find("name hush_") != std::string::npos) ids.insert(line.substr(0, line.find(':')));
-  return ids;
-}
+std::set<std::string> hush_programs() { return loaded("prog", "hush_ingress"); }
+std::set<std::string> hush_maps() { return loaded("map", "hush_"); }
 
 }  // namespace
 
