@@ -121,7 +121,7 @@ void add_run_options(CLI::App& app, Raw& r) {
                "observers who cannot read the datagrams, such as outside a VPN; the Length field is in clear");
   app.add_option("--kernel-fastpath", r.kernel_fastpath,
                  "on, off or auto: forward bound channels of UDP allocations inside the kernel (eBPF at tcx ingress; "
-                 "root or CAP_BPF+CAP_NET_ADMIN, Linux 6.6+). auto: on where possible, else off with one log line")
+                 "root or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON; Linux 6.6+). auto: on where possible, else off with one log line")
       ->capture_default_str();
   app.add_option("--kernel-fastpath-entries", r.kernel_fastpath_entries,
                  "Channels the kernel fast path holds; beyond them new ones stay in user space")
