@@ -151,6 +151,8 @@ struct State {
       if (st) {
         ws = metrics::WorkerSample{st->counters, st->gauges, st->cpu_seconds, {}};
         ws.counters.padding_bytes += st->streams.padding_bytes;
+        ws.gso_messages = st->gso_messages;
+        ws.gso_segments = st->gso_segments;
         ws.streams = metrics::StreamSample{st->streams.accepted,         st->streams.refused,
                                            st->streams.closed_idle,      st->streams.closed_malformed,
                                            st->streams.handshake_failures, st->streams.slow_reader_drops,
@@ -287,6 +289,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     net::WorkerConfig wc;
     wc.kernel = state.kernel.get();
     if (c.padding_udp) wc.udp_padding = stream_options(c).padding;
+    wc.udp_gso = c.udp_gso;
     wc.listen = listen;
     wc.tls_listen = c.tls_listen;
     wc.streams = stream_options(c);

@@ -58,6 +58,7 @@ struct Raw {
   bool padding_udp = false;
   std::string kernel_fastpath = "auto";
   std::string kernel_fastpath_entries = "65536";
+  std::string udp_gso = "on";
   std::vector<std::string> relay_ip;
   std::vector<std::string> external_ip;
   std::string relay_ports = "49152-65535";
@@ -125,6 +126,10 @@ void add_run_options(CLI::App& app, Raw& r) {
       ->capture_default_str();
   app.add_option("--kernel-fastpath-entries", r.kernel_fastpath_entries,
                  "Channels the kernel fast path holds; beyond them new ones stay in user space")
+      ->capture_default_str();
+  app.add_option("--udp-gso", r.udp_gso,
+                 "on or off: send same-size datagrams to one client or peer that leave in one batch as one UDP GSO "
+                 "send (the kernel cuts it into the same datagrams); off where a route misbehaves")
       ->capture_default_str();
   app.add_option("--smoothing", r.smoothing,
                  "off or a tick such as 20ms (1-1000): media to each client leaves only on its allocation's clock, "
@@ -226,6 +231,9 @@ Config validate(const Raw& r, const std::string& config_file) {
     c.padding_size = number<std::size_t>("--padding", r.padding.substr(colon + 1), 16, 8192);
   }
   c.padding_udp = r.padding_udp;
+  if (r.udp_gso == "on") c.udp_gso = true;
+  else if (r.udp_gso == "off") c.udp_gso = false;
+  else throw Invalid{"--udp-gso", "expected on or off, got '" + r.udp_gso + "'"};
   if (r.kernel_fastpath == "on") c.kernel_fastpath = Config::KernelFastpath::on;
   else if (r.kernel_fastpath == "off") c.kernel_fastpath = Config::KernelFastpath::off;
   else if (r.kernel_fastpath == "auto") c.kernel_fastpath = Config::KernelFastpath::autodetect;
@@ -376,6 +384,7 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.padding_udp != b.padding_udp) changed.push_back("--padding-udp");
   if (a.kernel_fastpath != b.kernel_fastpath) changed.push_back("--kernel-fastpath");
   if (a.kernel_fastpath_entries != b.kernel_fastpath_entries) changed.push_back("--kernel-fastpath-entries");
+  if (a.udp_gso != b.udp_gso) changed.push_back("--udp-gso");
   if (a.secret_file.empty() != b.secret_file.empty()) changed.push_back("--secret-file");
   return changed;
 }

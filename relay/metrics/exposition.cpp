@@ -161,6 +161,10 @@ std::vector<MetricFamily> families(const RelaySample& s) {
                          "Channels the kernel could not take (table full); they stay in user space",
                          MetricType::Counter);
   Builder::add(kfail, static_cast<double>(k.install_failures));
+  b.summed(s, "hush_udp_gso_sends_total", "UDP GSO sends: same-size datagrams to one address sent as one (--udp-gso)",
+           MetricType::Counter, [](const WorkerSample& w) { return w.gso_messages; });
+  b.summed(s, "hush_udp_gso_datagrams_total", "Datagrams sent inside UDP GSO sends", MetricType::Counter,
+           [](const WorkerSample& w) { return w.gso_segments; });
   b.summed(s, "hush_padding_bytes_total", "Bytes added by padding", MetricType::Counter,
            [](const WorkerSample& w) { return w.counters.padding_bytes; });
   b.summed(s, "hush_cover_bytes_total", "Bytes sent as cover traffic", MetricType::Counter,

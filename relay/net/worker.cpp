@@ -1,5 +1,6 @@
 #include "hush/net/worker.hpp"
 
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -7,11 +8,13 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <stdexcept>
 
 #include <boost/asio/post.hpp>
 
+#include "hush/base/log.hpp"
 #include "hush/net/udp_socket.hpp"
 #include "hush/stun/channel_data.hpp"
 
@@ -25,6 +28,12 @@ constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::size_t kSlotSize = turn::kPeerHeadroom + kMaxDatagram + 64;
 constexpr auto kTick = std::chrono::milliseconds(250);
 constexpr std::array<std::byte, 8192> kZeros{};  // --padding-udp pads at most --padding's 8192
+// UDP GSO: segments per send (the kernel takes up to 64, or 128 since Linux 6.x), the largest
+// segment joined (media stays below it, and it fits a 1500-byte path with IPv6 and the UDP
+// header), and the bytes of one GSO send.
+constexpr std::uint16_t kGsoMaxSegments = 64;
+constexpr std::size_t kGsoMaxSegment = 1400;
+constexpr std::size_t kGsoMaxBytes = 65000;
 }  // namespace
 
 struct Worker::Slot {
@@ -66,6 +75,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
     listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
   }
   udp_listeners_ = listeners_.size();
+  gso_ = config_.udp_gso;
   dtls_ = std::make_unique<DtlsHub>(*server_, outbox_, [this] { flush(); }, config_.streams, shared.connections);
   dtls_->set_context(std::move(dtls));
   for (const auto& ep : config_.tls_listen) {
@@ -159,6 +169,8 @@ std::optional<Worker::Stats> Worker::stats(std::chrono::milliseconds timeout) {
     st.streams = streams_->counters();
     st.streams += dtls_->counters();
     st.connections = streams_->connections() + dtls_->sessions();
+    st.gso_messages = gso_messages_;
+    st.gso_segments = gso_segments_;
     timespec cpu{};
     if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
       st.cpu_seconds = static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9;
@@ -279,8 +291,10 @@ void Worker::flush() {
   auto items = outbox_.transmits();
   constexpr std::size_t kMax = 512;
   mmsghdr hdrs[kMax];
-  iovec iovs[kMax][2];
+  iovec iovs[2 * kMax];  // a message's iovecs are adjacent: its segments, or a datagram and its padding
   sockaddr_storage addrs[kMax];
+  alignas(cmsghdr) std::byte control[kMax][CMSG_SPACE(sizeof(std::uint16_t))];
+  std::uint16_t segments[kMax];  // datagrams in each message (> 1: one UDP GSO send)
   std::size_t i = 0;
   while (i < items.size()) {
     // One sendmmsg per run of datagrams leaving the same socket.
@@ -294,26 +308,58 @@ void Worker::flush() {
       ++i;
       continue;
     }
-    std::size_t n = 0;
-    while (i + n < items.size() && n < kMax && items[i + n].via == via && items[i + n].socket == sock) {
-      const auto& t = items[i + n];
-      iovs[n][0].iov_base = const_cast<std::byte*>(t.data);
-      iovs[n][0].iov_len = t.size;
-      hdrs[n] = mmsghdr{};
-      hdrs[n].msg_hdr.msg_name = &addrs[n];
-      hdrs[n].msg_hdr.msg_namelen = to_sockaddr(t.to, addrs[n]);
-      hdrs[n].msg_hdr.msg_iov = iovs[n];
-      hdrs[n].msg_hdr.msg_iovlen = 1;
+    std::size_t n = 0, v = 0, k = 0;  // messages, iovecs and transmits of this run
+    while (i + k < items.size() && n < kMax && items[i + k].via == via && items[i + k].socket == sock) {
+      const auto& t = items[i + k];
+      std::size_t pad = 0;
       if (via == turn::Transmit::Via::listener && t.size > 0 && stun::first_byte_is_channel_data(t.data[0])) {
         // --padding-udp: zeros after the ChannelData's end (RFC 8656 §12.5), as the kernel
         // fast path pads the flows it forwards.
-        if (const std::size_t pad = config_.udp_padding.pad_for(t.size); pad > 0 && pad <= kZeros.size()) {
-          iovs[n][1].iov_base = const_cast<std::byte*>(kZeros.data());
-          iovs[n][1].iov_len = pad;
-          hdrs[n].msg_hdr.msg_iovlen = 2;
-        }
+        if (const std::size_t p = config_.udp_padding.pad_for(t.size); p > 0 && p <= kZeros.size()) pad = p;
+      }
+      // UDP GSO: a datagram of the same size to the same address as the message before
+      // joins it as one more segment, so the kernel builds one packet for the lot and cuts
+      // it up at the end (on the wire the datagrams are the same). A flood to one client or
+      // peer pays its way through the stack once per batch instead of once per datagram.
+      if (gso_ && pad == 0 && n > 0 && k > 0 && t.size > 0 && t.size <= kGsoMaxSegment &&
+          hdrs[n - 1].msg_hdr.msg_iovlen == segments[n - 1] && segments[n - 1] < kGsoMaxSegments &&
+          hdrs[n - 1].msg_hdr.msg_iov[0].iov_len == t.size && (segments[n - 1] + 1u) * t.size <= kGsoMaxBytes &&
+          items[i + k - 1].to == t.to) {
+        iovs[v++] = iovec{const_cast<std::byte*>(t.data), t.size};
+        ++hdrs[n - 1].msg_hdr.msg_iovlen;
+        ++segments[n - 1];
+        ++k;
+        continue;
+      }
+      hdrs[n] = mmsghdr{};
+      hdrs[n].msg_hdr.msg_name = &addrs[n];
+      hdrs[n].msg_hdr.msg_namelen = to_sockaddr(t.to, addrs[n]);
+      hdrs[n].msg_hdr.msg_iov = &iovs[v];
+      hdrs[n].msg_hdr.msg_iovlen = 1;
+      iovs[v++] = iovec{const_cast<std::byte*>(t.data), t.size};
+      if (pad > 0) {
+        iovs[v++] = iovec{const_cast<std::byte*>(kZeros.data()), pad};
+        hdrs[n].msg_hdr.msg_iovlen = 2;
+        segments[n] = 0;  // never joined
+      } else {
+        segments[n] = 1;
       }
       ++n;
+      ++k;
+    }
+    for (std::size_t m = 0; m < n; ++m) {
+      if (segments[m] < 2) continue;
+      msghdr& h = hdrs[m].msg_hdr;
+      h.msg_control = control[m];
+      h.msg_controllen = sizeof control[m];
+      cmsghdr* c = CMSG_FIRSTHDR(&h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+      const auto size = static_cast<std::uint16_t>(h.msg_iov[0].iov_len);
+      std::memcpy(CMSG_DATA(c), &size, sizeof size);
+      ++gso_messages_;
+      gso_segments_ += segments[m];
     }
     const int fd = via == turn::Transmit::Via::listener ? listeners_[sock]->native_handle() : static_cast<int>(sock);
     std::size_t sent = 0;
@@ -324,15 +370,36 @@ void Worker::flush() {
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
-      // A full socket buffer or an ICMP error queued on the socket: this datagram is lost, as
+      if (r < 0 && segments[sent] >= 2 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+        // The route cannot take a GSO packet (no checksum offload on the way out: EIO; a
+        // segment above the path's MTU: EINVAL): its datagrams go one by one, and after EIO
+        // this worker stops joining them.
+        if (errno != EINVAL && gso_) {
+          gso_ = false;
+          log::info("UDP GSO off on this worker: the kernel refused a segmented send");
+        }
+        send_one_by_one(fd, hdrs[sent].msg_hdr);
+      }
+      // A full socket buffer or an ICMP error queued on the socket: this message is lost, as
       // UDP allows; go on with the next one.
       ++sent;
     }
-    i += n;
+    i += k;
   }
   outbox_.clear();
   if (server_->kernel_pending()) server_->commit_kernel(now().mono);  // after the answers left
   if (config_.server.smoothing.count() > 0) arm_smoothing();
+}
+
+void Worker::send_one_by_one(int fd, const msghdr& gso) {
+  for (std::size_t s = 0; s < gso.msg_iovlen; ++s) {
+    msghdr one{};
+    one.msg_name = gso.msg_name;
+    one.msg_namelen = gso.msg_namelen;
+    one.msg_iov = &gso.msg_iov[s];
+    one.msg_iovlen = 1;
+    ::sendmsg(fd, &one, MSG_DONTWAIT);  // lost if the buffer is full, as UDP allows
+  }
 }
 
 void Worker::arm_smoothing() {

@@ -53,6 +53,7 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--api 127.0.0.1:9650 --api-key-file /nonexistent/keys", "--api-key-file"},
       {"--kernel-fastpath maybe", "--kernel-fastpath"},
       {"--kernel-fastpath-entries 0", "--kernel-fastpath-entries"},
+      {"--udp-gso maybe", "--udp-gso"},
   };
   for (const auto& [args, option] : cases) {
     auto r = relay(args);

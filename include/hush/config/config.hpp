@@ -33,6 +33,7 @@ struct Config {
   bool padding_udp = false;           // --padding-udp: also ChannelData to plain UDP clients
   enum class KernelFastpath { off, on, autodetect } kernel_fastpath = KernelFastpath::autodetect;
   std::size_t kernel_fastpath_entries = 65536;
+  bool udp_gso = true;  // --udp-gso
   std::optional<IpAddress> relay_v4;
   std::optional<IpAddress> relay_v6;
   std::optional<IpAddress> external_v4;

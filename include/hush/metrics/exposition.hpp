@@ -26,6 +26,7 @@ struct WorkerSample {
   turn::Gauges gauges;
   double cpu_seconds = 0;
   StreamSample streams;
+  std::uint64_t gso_messages = 0, gso_segments = 0;  // --udp-gso
 };
 
 // --kernel-fastpath: what the kernel forwarded (from its per-flow counters) and holds.

@@ -33,6 +33,7 @@ struct WorkerConfig {
   turn::ServerOptions server;
   std::size_t batch = 32;  // datagrams per recvmmsg
   Padding udp_padding;     // --padding-udp: ChannelData to UDP clients (zeros after the message)
+  bool udp_gso = true;     // --udp-gso: same-size datagrams to one address leave as one GSO send
   turn::KernelPath* kernel = nullptr;  // --kernel-fastpath, shared by all workers
 };
 
@@ -76,6 +77,7 @@ class Worker {
     double cpu_seconds = 0;  // the worker thread's CPU time: its busy time
     StreamCounters streams;       // TCP and TLS connections and DTLS sessions
     std::size_t connections = 0;  // open connections and sessions
+    std::uint64_t gso_messages = 0, gso_segments = 0;  // UDP GSO sends and the datagrams in them
   };
   std::optional<Stats> stats(std::chrono::milliseconds timeout);
 
@@ -94,6 +96,7 @@ class Worker {
   template <class Deliver>
   bool drain(int fd, Deliver deliver);  // one recvmmsg batch, handed over and flushed
   void flush();
+  void send_one_by_one(int fd, const msghdr& gso);  // a GSO message the route refused
   void on_tick();
   turn::Now now() const;
   void arm_smoothing();  // --smoothing: the timer at the next allocation tick that is due
@@ -122,6 +125,8 @@ class Worker {
   std::vector<Slot> slots_;
   std::vector<mmsghdr> headers_;
   bool stopping_ = false;
+  bool gso_ = true;  // --udp-gso, until the kernel refuses a segmented send (EIO)
+  std::uint64_t gso_messages_ = 0, gso_segments_ = 0;
 };
 
 }  // namespace hush::net
