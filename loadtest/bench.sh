@@ -7,6 +7,9 @@
 #   loadtest/bench.sh --quick    a smaller set (under 2 minutes)
 #   THREADS=2 loadtest/bench.sh  servers with 2 workers / relay threads (not pinned)
 #   ONLY=voice-1000,flood-1 loadtest/bench.sh   only the named loads
+#   LOAD="half-100|--allocations 100 --rate 250 --size 100 --duration 6" ONLY=half-100 loadtest/bench.sh
+#                                one more load, name|hush-loadgen arguments (e.g. a rate set
+#                                from another run's result)
 #   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1%)
 #                                   of each server with 1 and 2 threads (about 7 minutes)
 #   loadtest/bench.sh --kernel      hush with and without --kernel-fastpath, coturn and the
@@ -226,6 +229,7 @@ else
   )
 fi
 
+[ -n "${LOAD:-}" ] && loads+=("$LOAD")
 mkdir -p build
 results="build/bench-results.jsonl"  # kept for re-reading; build/ is not committed
 : >"$results"

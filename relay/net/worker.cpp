@@ -76,6 +76,10 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   }
   udp_listeners_ = listeners_.size();
   gso_ = config_.udp_gso;
+  // With the kernel fast path, datagrams to peers stay single: a peer may be a relayed address
+  // of this host whose flow the eBPF program forwards, and a GSO packet passes that program
+  // unhandled, so it would reach the client by user space and out of order.
+  gso_to_peers_ = config_.udp_gso && config_.kernel == nullptr;
   dtls_ = std::make_unique<DtlsHub>(*server_, outbox_, [this] { flush(); }, config_.streams, shared.connections);
   dtls_->set_context(std::move(dtls));
   for (const auto& ep : config_.tls_listen) {
@@ -321,7 +325,7 @@ void Worker::flush() {
       // joins it as one more segment, so the kernel builds one packet for the lot and cuts
       // it up at the end (on the wire the datagrams are the same). A flood to one client or
       // peer pays its way through the stack once per batch instead of once per datagram.
-      if (gso_ && pad == 0 && n > 0 && k > 0 && t.size > 0 && t.size <= kGsoMaxSegment &&
+      if (gso_ && (via == turn::Transmit::Via::listener || gso_to_peers_) && pad == 0 && n > 0 && k > 0 && t.size > 0 && t.size <= kGsoMaxSegment &&
           hdrs[n - 1].msg_hdr.msg_iovlen == segments[n - 1] && segments[n - 1] < kGsoMaxSegments &&
           hdrs[n - 1].msg_hdr.msg_iov[0].iov_len == t.size && (segments[n - 1] + 1u) * t.size <= kGsoMaxBytes &&
           items[i + k - 1].to == t.to) {

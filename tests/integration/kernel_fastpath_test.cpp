@@ -17,6 +17,7 @@
 
 #include "hush/auth/rest_credential.hpp"
 #include "hush/base/bytes.hpp"
+#include "hush/net/udp_socket.hpp"
 #include "hush/stun/channel_data.hpp"
 #include "relay_process.hpp"
 
@@ -346,4 +347,53 @@ TEST(KernelFastpath, NoChannelDataReachesTheClientBeforeItsChannelBindAnswer) {
     EXPECT_LT(answer, first_channel_data) << "round " << round;
   }
   EXPECT_GT(r.kernel("to_client"), 0);  // the kernel did take over
+}
+
+// A relay-only call where one side sends Send indications (always user space) to the other
+// side's relayed address, whose channel back to the client is in the kernel: the datagrams
+// user space relays between the two relayed addresses must stay single (no UDP GSO), or the
+// eBPF program would pass the GSO packets up unhandled and the flow would be split between
+// the kernel and user space, out of order.
+TEST(KernelFastpath, RelayOnlyBurstsThroughUserSpaceStayInTheKernelFlowAndInOrder) {
+  REQUIRE_KERNEL_FASTPATH();
+  FastRelay r;
+  TurnClient a = client_of(r.relay);
+  TurnClient b = client_of(r.relay);
+  ASSERT_TRUE(a.allocate());
+  ASSERT_TRUE(b.allocate());
+  ASSERT_TRUE(a.create_permission(b.relayed()));
+  ASSERT_TRUE(b.bind_channel(0x4005, a.relayed()));
+  r.await_flows(1);
+  constexpr int kBursts = 10, kBurst = 40;
+  for (int burst = 0; burst < kBursts; ++burst) {
+    // One sendmmsg of same-size indications: the relay reads them in batches.
+    std::vector<std::vector<std::byte>> msgs;
+    for (int i = 0; i < kBurst; ++i) {
+      char text[32];
+      std::snprintf(text, sizeof text, "burst %03d msg %03d", burst, i);
+      msgs.push_back(a.indication(b.relayed(), std::string(text, 17)));
+    }
+    std::vector<mmsghdr> h(msgs.size());
+    std::vector<iovec> iov(msgs.size());
+    sockaddr_storage sa;
+    const socklen_t len = net::to_sockaddr(r.relay.endpoint(), sa);
+    for (std::size_t i = 0; i < msgs.size(); ++i) {
+      iov[i] = iovec{msgs[i].data(), msgs[i].size()};
+      h[i] = mmsghdr{};
+      h[i].msg_hdr.msg_name = &sa;
+      h[i].msg_hdr.msg_namelen = len;
+      h[i].msg_hdr.msg_iov = &iov[i];
+      h[i].msg_hdr.msg_iovlen = 1;
+    }
+    ASSERT_EQ(::sendmmsg(a.socket().fd(), h.data(), static_cast<unsigned>(h.size()), 0), kBurst);
+    for (int i = 0; i < kBurst; ++i) {
+      auto d = b.socket().receive(std::chrono::seconds(2));
+      ASSERT_TRUE(d) << "burst " << burst << " message " << i;
+      char text[32];
+      std::snprintf(text, sizeof text, "burst %03d msg %03d", burst, i);
+      EXPECT_EQ(as_text(*d).substr(4), std::string(text, 17)) << "out of order";
+    }
+  }
+  // Every one reached client B through the kernel's flow, none through user space.
+  EXPECT_EQ(r.kernel("to_client"), kBursts * kBurst);
 }

@@ -381,11 +381,15 @@ void TurnClient::send_channel(std::uint16_t channel, std::string_view payload) {
   socket_.send_to(server_, channel_data(channel, payload));
 }
 
+std::vector<std::byte> TurnClient::indication(const Endpoint& peer, std::string_view payload) const {
+  return build(stun::Method::send, stun::Class::indication, random_tid(), [&](stun::MessageBuilder& b) {
+    b.add_xor_address(stun::attr::xor_peer_address, peer);
+    b.add(stun::attr::data, as_bytes(payload));
+  });
+}
+
 void TurnClient::send_indication(const Endpoint& peer, std::string_view payload) {
-  socket_.send_to(server_, build(stun::Method::send, stun::Class::indication, random_tid(), [&](stun::MessageBuilder& b) {
-                    b.add_xor_address(stun::attr::xor_peer_address, peer);
-                    b.add(stun::attr::data, as_bytes(payload));
-                  }));
+  socket_.send_to(server_, indication(peer, payload));
 }
 
 LiveCall::LiveCall(Relay& relay, const Endpoint* server)

@@ -126,6 +126,7 @@ class TurnClient {
   UdpSocket& socket() { return socket_; }
   void send_channel(std::uint16_t channel, std::string_view payload);
   void send_indication(const Endpoint& peer, std::string_view payload);
+  std::vector<std::byte> indication(const Endpoint& peer, std::string_view payload) const;  // a Send indication
   // When set, every datagram transact() receives is appended here, in arrival order.
   std::vector<std::vector<std::byte>>* seen = nullptr;
 

@@ -126,6 +126,7 @@ class Worker {
   std::vector<mmsghdr> headers_;
   bool stopping_ = false;
   bool gso_ = true;  // --udp-gso, until the kernel refuses a segmented send (EIO)
+  bool gso_to_peers_ = true;  // also on relayed sockets (not with the kernel fast path)
   std::uint64_t gso_messages_ = 0, gso_segments_ = 0;
 };
 
