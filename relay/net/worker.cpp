@@ -313,6 +313,7 @@ void Worker::flush() {
       continue;
     }
     std::size_t n = 0, v = 0, k = 0;  // messages, iovecs and transmits of this run
+    const bool gso_run = gso_ && (via == turn::Transmit::Via::listener || gso_to_peers_);
     while (i + k < items.size() && n < kMax && items[i + k].via == via && items[i + k].socket == sock) {
       const auto& t = items[i + k];
       std::size_t pad = 0;
@@ -325,10 +326,13 @@ void Worker::flush() {
       // joins it as one more segment, so the kernel builds one packet for the lot and cuts
       // it up at the end (on the wire the datagrams are the same). A flood to one client or
       // peer pays its way through the stack once per batch instead of once per datagram.
-      if (gso_ && (via == turn::Transmit::Via::listener || gso_to_peers_) && pad == 0 && n > 0 && k > 0 && t.size > 0 && t.size <= kGsoMaxSegment &&
-          hdrs[n - 1].msg_hdr.msg_iovlen == segments[n - 1] && segments[n - 1] < kGsoMaxSegments &&
-          hdrs[n - 1].msg_hdr.msg_iov[0].iov_len == t.size && (segments[n - 1] + 1u) * t.size <= kGsoMaxBytes &&
-          items[i + k - 1].to == t.to) {
+      // The message before must hold only segments of this size (a padded one has two
+      // iovecs for one datagram and never matches) and have room for one more.
+      const bool joins = gso_run && pad == 0 && n > 0 && t.size > 0 && t.size <= kGsoMaxSegment &&
+                         items[i + k - 1].to == t.to && hdrs[n - 1].msg_hdr.msg_iovlen == segments[n - 1] &&
+                         hdrs[n - 1].msg_hdr.msg_iov[0].iov_len == t.size && segments[n - 1] < kGsoMaxSegments &&
+                         (segments[n - 1] + 1u) * t.size <= kGsoMaxBytes;
+      if (joins) {
         iovs[v++] = iovec{const_cast<std::byte*>(t.data), t.size};
         ++hdrs[n - 1].msg_hdr.msg_iovlen;
         ++segments[n - 1];
