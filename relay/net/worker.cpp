@@ -314,7 +314,10 @@ void Worker::flush() {
     }
     std::size_t n = 0, v = 0, k = 0;  // messages, iovecs and transmits of this run
     const bool gso_run = gso_ && (via == turn::Transmit::Via::listener || gso_to_peers_);
-    while (i + k < items.size() && n < kMax && items[i + k].via == via && items[i + k].socket == sock) {
+    // Joined datagrams take an iovec but no message: bound both (a larger outbox than today's
+    // must not overrun the arrays; the rest of the run goes in the next sendmmsg).
+    while (i + k < items.size() && n < kMax && v + 2 <= std::size(iovs) && items[i + k].via == via &&
+           items[i + k].socket == sock) {
       const auto& t = items[i + k];
       std::size_t pad = 0;
       if (via == turn::Transmit::Via::listener && t.size > 0 && stun::first_byte_is_channel_data(t.data[0])) {
