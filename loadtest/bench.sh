@@ -10,12 +10,20 @@
 #   LOAD="half-100|--allocations 100 --rate 250 --size 100 --duration 6" ONLY=half-100 loadtest/bench.sh
 #                                one more load, name|hush-loadgen arguments (e.g. a rate set
 #                                from another run's result)
-#   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1%)
+#   loadtest/bench.sh --latency     round-trip latency at half of coturn's saturation rate:
+#                                   coturn's loss-free rate first (100 allocations, loss <=
+#                                   0.1%), then hush, coturn and the ceiling at half of it
+#                                   (about 4 minutes)
+#   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1%, steps of 5,000/s)
 #                                   of each server with 1 and 2 threads (about 7 minutes)
 #   loadtest/bench.sh --kernel      hush with and without --kernel-fastpath, coturn and the
-#                                   ceiling: machine-wide CPU per packet at 2,500, 20,000 and
-#                                   100,000 packets/s and each one's loss-free rate (needs
-#                                   root for the fast path; about 6 minutes)
+#                                   ceiling: CPU per packet at 2,500, 20,000 and 100,000
+#                                   packets/s and each one's loss-free rate (needs root for
+#                                   the fast path and the namespace; about 9 minutes). The
+#                                   generator runs in a network namespace of its own behind a
+#                                   veth pair, with each side's receive work steered (RPS) to
+#                                   its own core, so the server's core carries the server's
+#                                   whole cost, kernel work included.
 #
 # Each server is pinned to core 0 and the generator to core 1 when THREADS=1 and the machine
 # has two cores or more. Per-packet CPU is the server's utime+stime (/proc/PID/stat) over the
@@ -30,6 +38,8 @@ kernel=0
 [ "${1:-}" = "--kernel" ] && kernel=1
 [ "${1:-}" = "--quick" ] && quick=1
 [ "${1:-}" = "--throughput" ] && throughput=1
+latency=0
+[ "${1:-}" = "--latency" ] && latency=1
 threads=${THREADS:-1}
 runs=${RUNS:-3}
 secret=bench-secret-$$
@@ -42,10 +52,16 @@ cmake --build build --target hush-relay hush-loadgen hush-ceiling >/dev/null
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 10,000 allocations need 10,000+ sockets on each side
 server_cpus="0"
 gen_cpus="1"
+server_ip=127.0.0.1   # --kernel: the servers' side of the veth pair
+gen_ip=127.0.0.1      # --kernel: the generator's side, in its own namespace
+gen_exec=()           # how the generator is started (in the namespace for --kernel)
 if [ "$(nproc)" -lt 2 ] || [ "$threads" -gt 1 ]; then server_cpus="0-$(($(nproc) - 1))"; gen_cpus=$server_cpus; fi
 
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+netns=""
+backlog=""  # --kernel: net.core.netdev_max_backlog to put back
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"; [ -z "$netns" ] || ip netns del "$netns" 2>/dev/null || true
+      [ -z "$backlog" ] || sysctl -qw net.core.netdev_max_backlog="$backlog"' EXIT
 echo "$secret" >"$work/secret"
 
 start_server() {  # name [threads] -> sets $pid
@@ -55,19 +71,20 @@ start_server() {  # name [threads] -> sets $pid
       # The plain benchmark measures the user-space relay; --kernel compares both.
       local fastpath=off
       [ "$1" = hush-kernel ] && fastpath=on
-      taskset -c "$server_cpus" build/hush-relay --listen 127.0.0.1:$port --secret-file "$work/secret" \
-        --allow-peer 127.0.0.0/8 --threads "$threads" --relay-ports 40000-65000 --log-level error \
+      taskset -c "$server_cpus" build/hush-relay --listen $server_ip:$port --secret-file "$work/secret" \
+        --allow-peer 127.0.0.0/8 --allow-peer "$gen_ip/32" --threads "$threads" --relay-ports 40000-65000 --log-level error \
         --user-quota 0 --source-quota 0 --unauth-rate 0 --max-allocations 1000000 \
         --kernel-fastpath "$fastpath" >"$work/server.log" 2>&1 &
       ;;
     coturn)
-      taskset -c "$server_cpus" turnserver -n --listening-ip 127.0.0.1 --listening-port $port --relay-ip 127.0.0.1 \
+      taskset -c "$server_cpus" turnserver -n --listening-ip $server_ip --listening-port $port --relay-ip $server_ip \
         --use-auth-secret --static-auth-secret "$secret" --realm hush --relay-threads "$threads" \
         --min-port 40000 --max-port 65000 --allow-loopback-peers --no-tcp --no-tls --no-dtls --no-cli \
         --no-tcp-relay --total-quota 0 --user-quota 0 --log-file /dev/null --no-stdout-log >"$work/server.log" 2>&1 &
       ;;
     ceiling)
-      taskset -c "$server_cpus" build/loadtest/hush-ceiling --listen 127.0.0.1:$port --peer-port 20100 --peers 64 \
+      taskset -c "$server_cpus" build/loadtest/hush-ceiling --listen $server_ip:$port --peer-port 20100 --peers 64 \
+        --peer-host "$gen_ip" \
         >"$work/server.log" 2>&1 &
       ;;
   esac
@@ -95,7 +112,7 @@ if [ $throughput = 1 ]; then
     for server in hush coturn ceiling; do
       [ "$server" = ceiling ] && [ "$t" = 2 ] && continue  # the ceiling has one thread
       best=0
-      for rate in 800 900 1000 1100 1200 1300 1400 1500 1600 1800 2000; do
+      for rate in $(seq 200 50 2000); do
         if [ "$t" = 1 ]; then server_cpus=0; gen_cpus=1; else server_cpus=0-1; gen_cpus=0-1; fi
         start_server "$server" "$t"
         extra="--secret $secret"
@@ -115,9 +132,39 @@ if [ $throughput = 1 ]; then
 fi
 
 if [ $kernel = 1 ]; then
-  # Machine-wide CPU (/proc/stat) per relayed packet: the fast path's work is softirq time that
-  # no process is charged for (or, on loopback without IRQ time accounting, the generator is).
-  # The generator's own share is in every row alike. Then each server's loss-free rate.
+  # The fast path's work is softirq time that no process is charged for, and on loopback the
+  # kernel forwards in the sender's context, i.e. on the generator's core. So the generator
+  # gets a network namespace of its own behind a veth pair, and each side's receive work is
+  # steered (RPS) to its own core: everything that happens to a packet between the generator's
+  # send and the generator's receive, in user space or in the kernel, is then busy time on the
+  # server's core (/proc/stat "cpu0"). Machine-wide and per-process CPU are reported as well.
+  [ "$(id -u)" = 0 ] || { echo "bench: --kernel needs root (the fast path and a network namespace)"; exit 1; }
+  netns=hush-bench-$$
+  server_ip=10.231.0.1
+  gen_ip=10.231.0.2
+  ip netns add "$netns"
+  ip link add hbr$$ type veth peer name hbg$$
+  ip link set hbg$$ netns "$netns"
+  ip addr add $server_ip/24 dev hbr$$
+  ip link set hbr$$ up
+  ip -n "$netns" addr add $gen_ip/24 dev hbg$$
+  ip -n "$netns" link set hbg$$ up
+  ip -n "$netns" link set lo up
+  if [ "$(nproc)" -ge 2 ]; then
+    echo 1 >/sys/class/net/hbr$$/queues/rx-0/rps_cpus  # what reaches the servers: core 0
+    ip netns exec "$netns" sh -c "echo 2 >/sys/class/net/hbg$$/queues/rx-0/rps_cpus"  # the generator: core 1
+  fi
+  # A veth passes the sender's unfinished (CHECKSUM_PARTIAL) UDP checksum on; the fast path
+  # forwards only packets with a complete one, as a physical NIC delivers them. So the
+  # generator computes its checksums itself (the same for every server).
+  ip netns exec "$netns" ethtool -K hbg$$ tx off >/dev/null
+  # Steered packets wait in the receiving core's backlog, 1,000 deep by default; a generator
+  # running late sends in bursts longer than that, and the fast path then lost packets there
+  # with its core 95% idle. 10,000 (the same for every server; put back on exit) stands in for
+  # a NIC's receive ring.
+  backlog=$(sysctl -n net.core.netdev_max_backlog)
+  sysctl -qw net.core.netdev_max_backlog=10000
+  gen_exec=(ip netns exec "$netns")
   results=build/bench-kernel.jsonl
   mkdir -p build
   : >"$results"
@@ -132,8 +179,9 @@ if [ $kernel = 1 ]; then
         # The program's own run time, from the kernel's BPF statistics (hush-kernel only).
         [ "$server" = hush-kernel ] && sysctl -qw kernel.bpf_stats_enabled=1
         # shellcheck disable=SC2086
-        out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port ${load#*|} --size 100 \
-                --duration 5 --threads 2 --peers 64 --peer-port 20100 --server-pid "$pid" $extra --json)
+        out=$("${gen_exec[@]}" taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server $server_ip:$port \
+                --bind $gen_ip ${load#*|} --size 100 --duration 5 --threads 2 --peers 64 --peer-port 20100 \
+                --server-pid "$pid" --server-cpu 0 $extra --json)
         bpf='{}'
         if [ "$server" = hush-kernel ]; then
           bpf=$(bpftool -j prog show name hush_ingress 2>/dev/null | python3 -c 'import json,sys
@@ -149,14 +197,14 @@ print(json.dumps({"ns": p.get("run_time_ns", 0), "runs": p.get("run_cnt", 0)}))'
   done
   for server in "${servers[@]}"; do
     best=0
-    for rate in 200 400 600 800 1000 1200 1400 1600 1800 2000 2500 3000 4000; do
+    for rate in 100 150 200 250 300 350 400 500 600 700 800 1000 1500 2000 3000 4000; do
       start_server "$server"
       extra="--secret $secret"
       [ "$server" = ceiling ] && extra="--ceiling"
       # shellcheck disable=SC2086
-      out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
-              --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 --server-pid "$pid" \
-              $extra --json)
+      out=$("${gen_exec[@]}" taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server $server_ip:$port \
+              --bind $gen_ip --allocations 100 --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 \
+              --peer-port 20100 --server-pid "$pid" --server-cpu 0 $extra --json)
       stop_server
       loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
       echo "  $server $((rate * 100))/s offered: loss $loss%" >&2
@@ -171,12 +219,18 @@ servers = ["hush", "hush-kernel", "coturn", "ceiling"]
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
 print(f"hush kernel fast path benchmark {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {cpu}); "
       f"100-byte payloads, packets/s offered each way; medians of {max(r['run'] for r in rows)} runs")
-print("machine us/pkt: /proc/stat busy time of the whole machine (generator included) per relayed packet")
+print("server core us/pkt: busy time of core 0 (/proc/stat), which runs the server and all receive work for the")
+print("  server's side of the veth pair, per relayed packet: the server's whole cost, kernel work included")
+print("net of idle: less the core's busy time in the second before the traffic (timer ticks, the rest of the VM)")
+print("process us/pkt: the server process's own CPU (/proc/PID/stat); machine us/pkt: the whole machine, generator included")
 print()
-print(f"{'offered/s':<10}{'metric':<18}" + "".join(f"{s:>14}" for s in servers) + f"{'kernel/coturn':>15}{'kernel/hush':>13}")
+print(f"{'offered/s':<10}{'metric':<20}" + "".join(f"{s:>14}" for s in servers) + f"{'kernel/coturn':>15}{'kernel/hush':>13}")
+metrics = (("core_us_per_pkt", "server core us/pkt"), ("core_net_us_per_pkt", " net of idle"),
+           ("core_busy_pct", "server core busy %"), ("core_idle_pct", " idle before"),
+           ("server_us_per_pkt", "process us/pkt"), ("machine_us_per_pkt", "machine us/pkt"),
+           ("generator_cpu_pct", "generator CPU %"), ("loss_pct", "loss %"), ("p99", "p99 RTT us"))
 for pps in (2500, 20000, 100000):
-    for key, label in (("machine_us_per_pkt", "machine us/pkt"), ("server_us_per_pkt", "process us/pkt"),
-                       ("loss_pct", "loss %"), ("p99", "p99 RTT us")):
+    for key, label in metrics:
         meds = {}
         for s in servers:
             vals = [r["result"]["rtt_us"]["p99"] if key == "p99" else r["result"][key]
@@ -184,31 +238,67 @@ for pps in (2500, 20000, 100000):
             if vals: meds[s] = statistics.median(vals)
         cells = "".join(f"{meds[s]:>14.2f}" if s in meds else f"{'-':>14}" for s in servers)
         ratio = lambda a, b: f"{meds[a] / meds[b]:.2f}" if a in meds and b in meds and meds[b] else "-"
-        print(f"{pps:<10}{label:<18}{cells}{ratio('hush-kernel', 'coturn'):>15}{ratio('hush-kernel', 'hush'):>13}")
+        print(f"{pps:<10}{label:<20}{cells}{ratio('hush-kernel', 'coturn'):>15}{ratio('hush-kernel', 'hush'):>13}")
     # The eBPF program's own time per relayed packet (every run counted: the ones that matched
     # and the ones that passed a packet on), from kernel.bpf_stats_enabled.
     per = [r["bpf"]["ns"] / 1000 / (r["result"]["to_peer"] + r["result"]["to_client"])
            for r in rows if r["kind"] == "rate" and r["pps"] == pps and r["server"] == "hush-kernel"
            and r.get("bpf", {}).get("ns") and r["result"]["to_peer"] + r["result"]["to_client"]]
     if per:
-        print(f"{pps:<10}{'program us/pkt':<18}{'':>14}{statistics.median(per):>14.3f}   (eBPF run time per relayed packet)")
+        print(f"{pps:<10}{'program us/pkt':<20}{'':>14}{statistics.median(per):>14.3f}   (eBPF run time per relayed packet)")
     print()
-print("loss-free rate (100 allocations, loss <= 0.1%), packets/s offered each way:")
+print("loss-free rate (100 allocations, loss <= 0.1%), packets/s offered each way, with the server core's and")
+print("the generator's load at that rate and what happened at the next step:")
 best = {}
 for s in servers:
-    ok = [r["pps"] for r in rows if r["kind"] == "max" and r["server"] == s and r["result"]["loss_pct"] <= 0.1]
-    best[s] = max(ok) if ok else 0
-    tried = max([r["pps"] for r in rows if r["kind"] == "max" and r["server"] == s] or [0])
-    note = " (the highest rate tried)" if best[s] == tried and best[s] else ""
-    print(f"  {s:<12}{best[s]:>8}{note}")
+    tried = sorted((r for r in rows if r["kind"] == "max" and r["server"] == s), key=lambda r: r["pps"])
+    ok = [r for r in tried if r["result"]["loss_pct"] <= 0.1]
+    top = max(ok, key=lambda r: r["pps"]) if ok else None
+    best[s] = top["pps"] if top else 0
+    after = [r for r in tried if r["pps"] > best[s]]
+    line = f"  {s:<12}{best[s]:>8}"
+    if top:
+        line += f"   server core {top['result']['core_busy_pct']:5.1f}% busy, generator {top['result']['generator_cpu_pct']:5.1f}%"
+    if after:
+        n = after[0]["result"]
+        line += (f"; at {after[0]['pps']}: loss {n['loss_pct']:.2f}%, server core {n['core_busy_pct']:.1f}%, "
+                 f"generator {n['generator_cpu_pct']:.1f}%")
+    elif top:
+        line += " (the highest rate tried)"
+    print(line)
 if best.get("coturn"):
     print(f"  hush-kernel/coturn {best['hush-kernel'] / best['coturn']:.2f}, hush/coturn {best['hush'] / best['coturn']:.2f}")
+# A server whose core is far from busy when it starts losing was not the limit: the generator was.
+print("server core capacity (1e6 / server core us/pkt at 20,000/s, relayed packets/s one core could carry):")
+for s in servers:
+    vals = [r["result"]["core_us_per_pkt"] for r in rows if r["kind"] == "rate" and r["pps"] == 20000 and r["server"] == s]
+    if vals and statistics.median(vals) > 0:
+        print(f"  {s:<12}{1e6 / statistics.median(vals):>10.0f}")
 PY
   exit 0
 fi
 
 # name|loadgen arguments (the same for every server)
-if [ $quick = 1 ]; then
+if [ $latency = 1 ]; then
+  # The issue's latency target is set at half of coturn's saturation rate on this machine, so
+  # find that rate first: 100 allocations, 100-byte payloads, raised in steps of 5,000
+  # packets/s each way until coturn loses more than 0.1%.
+  sat=0
+  for rate in $(seq 200 50 2000); do
+    start_server coturn
+    out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 --rate "$rate" \
+            --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 --secret "$secret" --json)
+    stop_server
+    loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
+    echo "  coturn $((rate * 100))/s offered: loss $loss%" >&2
+    if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 else 1)"; then sat=$rate; else break; fi
+  done
+  [ "$sat" -gt 0 ] || { echo "bench: coturn lost packets at the lowest rate tried"; exit 1; }
+  echo "coturn's loss-free rate: $((sat * 100)) packets/s each way; the load: half of it" >&2
+  # Two generator threads, as in the search above.
+  loads=("half-coturn|--allocations 100 --rate $((sat / 2)) --size 100 --duration 6 --threads 2")
+  ONLY=""
+elif [ $quick = 1 ]; then
   runs=${RUNS:-1}
   loads=(
     "voice-10|--allocations 10 --rate 50 --size 100 --duration 4"
@@ -253,10 +343,14 @@ for load in "${loads[@]}"; do
   done
 done
 
-python3 - "$results" "$threads" "$quick" <<'PY'
+mode=full
+[ $quick = 1 ] && mode=quick
+[ $latency = 1 ] && mode="latency (half of coturn's loss-free rate of $((sat * 100)) packets/s each way)"
+python3 - "$results" "$threads" "$mode" <<'PY'
 import json, sys, statistics, datetime, platform, os
 rows = [json.loads(l) for l in open(sys.argv[1])]
-threads, quick = sys.argv[2], sys.argv[3] == "1"
+threads, mode = sys.argv[2], sys.argv[3]
+quick = mode == "quick"
 def med(vals):
     return statistics.median(vals), min(vals), max(vals)
 def fmt(v):
@@ -264,7 +358,7 @@ def fmt(v):
 loads = list(dict.fromkeys(r["load"] for r in rows))
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
 print(f"hush benchmark {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {cpu}), "
-      f"threads={threads}, {'quick' if quick else 'full'} run; medians of {max(r['run'] for r in rows)} runs [min-max]")
+      f"threads={threads}, {mode} run; medians of {max(r['run'] for r in rows)} runs [min-max]")
 metrics = [("server_us_per_pkt", "server us/pkt"), ("machine_us_per_pkt", "machine us/pkt"),
            ("loss_pct", "loss %"), ("to_client_pps", "delivered/s"), ("p99", "p99 RTT us"),
            ("server_rss_kib", "RSS KiB"), ("setup_per_s", "set-up/s")]

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -31,13 +32,16 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:3479";
   std::uint16_t peer_port = 20100;
   std::size_t peers = 16;
+  std::string peer_host;  // where the echo peers are: the listening address unless given
   CLI::App app{"hush-ceiling: a bare ChannelData forwarder, the ceiling for user-space relays"};
   app.add_option("--listen", listen)->capture_default_str();
   app.add_option("--peer-port", peer_port)->capture_default_str();
   app.add_option("--peers", peers)->capture_default_str();
+  app.add_option("--peer-host", peer_host, "The echo peers' address (default: the listening address)");
   CLI11_PARSE(app, argc, argv);
   auto ep = Endpoint::parse(listen);
-  if (!ep) return 2;
+  const auto peer_ip = peer_host.empty() ? (ep ? std::optional<IpAddress>(ep->ip) : std::nullopt) : IpAddress::parse(peer_host);
+  if (!ep || !peer_ip) return 2;
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   std::signal(SIGINT, [](int) { g_stop = 1; });
   auto client_fd = net::open_udp(*ep, net::UdpOptions{false, false, 8 << 20, 8 << 20});
@@ -51,7 +55,7 @@ int main(int argc, char** argv) {
   std::vector<sockaddr_storage> peer_addr(peers);
   std::vector<socklen_t> peer_len(peers);
   for (std::size_t i = 0; i < peers; ++i)
-    peer_len[i] = net::to_sockaddr(Endpoint{ep->ip, static_cast<std::uint16_t>(peer_port + i)}, peer_addr[i]);
+    peer_len[i] = net::to_sockaddr(Endpoint{*peer_ip, static_cast<std::uint16_t>(peer_port + i)}, peer_addr[i]);
 
   std::vector<std::byte> buf(kBatch * kSlot);
   mmsghdr in[kBatch], out[kBatch];

@@ -60,6 +60,8 @@ struct Options {
   unsigned threads = 1;
   std::size_t peers = 16;
   std::uint16_t peer_port = 20100;
+  std::string bind = "127.0.0.1";  // the generator's address: its clients and echo peers
+  int server_cpu = -1;              // a core of the server's own, to report its busy time
   bool json = false;
   bool ceiling = false;
   double churn = 0;  // allocations deleted and re-created per second during the run
@@ -78,9 +80,9 @@ struct Errors {
 // One echo thread for all peer sockets: what arrives goes straight back to its source.
 class Peers {
  public:
-  Peers(std::size_t count, std::uint16_t base) {
+  Peers(const IpAddress& ip, std::size_t count, std::uint16_t base) {
     for (std::size_t i = 0; i < count; ++i) {
-      auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), static_cast<std::uint16_t>(base + i)},
+      auto fd = net::open_udp(Endpoint{ip, static_cast<std::uint16_t>(base + i)},
                               net::UdpOptions{false, false, 8 << 20, 8 << 20});
       if (!fd) throw std::runtime_error("peer port " + std::to_string(base + i) + ": " + fd.error());
       fds_.push_back(*fd);
@@ -177,8 +179,8 @@ std::optional<std::vector<std::byte>> await(int fd, const stun::TransactionId& t
 
 class Worker {
  public:
-  Worker(const Options& o, const Endpoint& server, const Peers& peers, Errors& errors)
-      : o_(o), server_(server), peers_(peers), errors_(errors) {}
+  Worker(const Options& o, const IpAddress& bind, const Endpoint& server, const Peers& peers, Errors& errors)
+      : o_(o), bind_(bind), server_(server), peers_(peers), errors_(errors) {}
 
   void add(std::size_t index) {
     Allocation a;
@@ -292,7 +294,7 @@ class Worker {
   }
 
   void open_and_set_up(Allocation& a) {
-    auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), 0}, net::UdpOptions{false, false, 1 << 20, 1 << 20});
+    auto fd = net::open_udp(Endpoint{bind_, 0}, net::UdpOptions{false, false, 1 << 20, 1 << 20});
     if (!fd) {
       errors_.add("client socket");
       return;
@@ -384,7 +386,7 @@ class Worker {
     while (finished < allocs_.size()) {
       while (in_flight < kWindow && next < allocs_.size()) {
         Allocation& a = allocs_[next];
-        auto fd = net::open_udp(Endpoint{*IpAddress::parse("127.0.0.1"), 0}, net::UdpOptions{false, false, 1 << 20, 1 << 20});
+        auto fd = net::open_udp(Endpoint{bind_, 0}, net::UdpOptions{false, false, 1 << 20, 1 << 20});
         if (!fd) {
           errors_.add("client socket");
           ++finished;
@@ -557,6 +559,7 @@ class Worker {
   }
 
   const Options& o_;
+  IpAddress bind_;
   Endpoint server_;
   const Peers& peers_;
   Errors& errors_;
@@ -594,19 +597,49 @@ long process_rss_kib(int pid) {
   return kib;
 }
 
-// Busy CPU seconds of the whole machine from /proc/stat: kernel work on loopback is charged
-// unevenly to processes, so this is the honest total.
-double machine_busy_seconds() {
-  FILE* f = std::fopen("/proc/stat", "r");
-  if (f == nullptr) return 0;
-  unsigned long long v[8] = {};
-  const int got = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                              &v[5], &v[6], &v[7]);
-  std::fclose(f);
-  if (got < 8) return 0;
-  const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // minus idle and iowait
-  return static_cast<double>(busy) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
+// Busy CPU seconds from /proc/stat: of the whole machine (cpu = -1; kernel work on loopback is
+// charged unevenly to processes, so this is the honest total) or of one core. Busy is the
+// elapsed time less idle, iowait and steal, not the sum of the busy columns: without IRQ time
+// accounting those are sampled at the tick, and an idle core has no tick, so interrupt and
+// softirq work done on an otherwise idle core (where RPS and the kernel fast path run) would
+// go missing from them. Idle time itself is measured exactly.
+class BusyClock {
+ public:
+  explicit BusyClock(int cpu) : cpu_(cpu) { sample(t0_, idle0_, n_); }
+  double seconds() const {
+    double t = 0, idle = 0;
+    unsigned n = 0;
+    if (!sample(t, idle, n) || n != n_ || n_ == 0) return 0;
+    return std::max(0.0, (t - t0_) * n_ - (idle - idle0_));
+  }
+
+ private:
+  bool sample(double& t, double& idle, unsigned& n) const {
+    FILE* f = std::fopen("/proc/stat", "r");
+    if (f == nullptr) return false;
+    t = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+    const std::string want = cpu_ < 0 ? "cpu " : "cpu" + std::to_string(cpu_) + " ";
+    char line[512];
+    n = 0;
+    bool found = false;
+    while (std::fgets(line, sizeof line, f)) {
+      if (cpu_ < 0 && std::strncmp(line, "cpu", 3) == 0 && line[3] >= '0' && line[3] <= '9') ++n;
+      if (std::strncmp(line, want.c_str(), want.size()) != 0) continue;
+      unsigned long long v[8] = {};
+      found = std::sscanf(line + want.size(), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                          &v[4], &v[5], &v[6], &v[7]) == 8;
+      // Not running: idle, iowait, and steal (the hypervisor ran something else).
+      idle = static_cast<double>(v[3] + v[4] + v[7]) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
+    std::fclose(f);
+    if (cpu_ >= 0) n = 1;
+    return found;
+  }
+
+  int cpu_;
+  double t0_ = 0, idle0_ = 0;
+  unsigned n_ = 0;
+};
 
 double cpu_seconds() {
   rusage u{};
@@ -629,23 +662,27 @@ int main(int argc, char** argv) {
   app.add_flag("--indications", o.indications, "Send/Data indications instead of channels");
   app.add_option("--threads", o.threads, "Sender threads")->capture_default_str();
   app.add_option("--peers", o.peers, "Echo peer sockets")->capture_default_str();
-  app.add_option("--peer-port", o.peer_port, "First echo peer port on 127.0.0.1")->capture_default_str();
+  app.add_option("--peer-port", o.peer_port, "First echo peer port")->capture_default_str();
+  app.add_option("--bind", o.bind, "The generator's address (its clients and echo peers)")->capture_default_str();
+  app.add_option("--server-cpu", o.server_cpu,
+                 "A core the server has to itself: report its busy time (/proc/stat) per relayed packet");
   app.add_option("--churn", o.churn, "Allocations deleted and re-created per second")->capture_default_str();
   app.add_flag("--ceiling", o.ceiling, "Talk to hush-ceiling: no TURN set-up, channel = 0x4000 + peer index");
   app.add_flag("--json", o.json, "Print JSON instead of a table");
   app.add_option("--server-pid", o.server_pid, "PID of the server, to report its CPU per packet and RSS");
   CLI11_PARSE(app, argc, argv);
   auto server = Endpoint::parse(o.server);
-  if (!server || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty())) {
-    std::fprintf(stderr, "hush-loadgen: need --server IP:PORT, --secret (unless --ceiling), --size <= 1400\n");
+  auto bind = IpAddress::parse(o.bind);
+  if (!server || !bind || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty())) {
+    std::fprintf(stderr, "hush-loadgen: need --server IP:PORT, --bind IP, --secret (unless --ceiling), --size <= 1400\n");
     return 2;
   }
   o.peers = std::max<std::size_t>(1, std::min(o.peers, o.allocations));
 
   Errors errors;
-  Peers peers(o.peers, o.peer_port);
+  Peers peers(*bind, o.peers, o.peer_port);
   std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<Worker>(o, *server, peers, errors));
+  for (unsigned t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<Worker>(o, *bind, *server, peers, errors));
   for (std::size_t i = 0; i < o.allocations; ++i) workers[i % o.threads]->add(i);
 
   const auto setup_start = Clock::now();
@@ -657,9 +694,19 @@ int main(int argc, char** argv) {
   }
   const double setup_s = std::chrono::duration<double>(Clock::now() - setup_start).count();
 
+  // The server core's busy time with no traffic (timer ticks, the rest of the machine) over one
+  // second, so the per-packet figure can be given net of it as well.
+  double core_idle_pct = 0;
+  if (o.server_cpu >= 0) {
+    const BusyClock idle(o.server_cpu);
+    const auto t0 = Clock::now();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    core_idle_pct = 100.0 * idle.seconds() / std::chrono::duration<double>(Clock::now() - t0).count();
+  }
   const double cpu0 = cpu_seconds();
   const double server_cpu0 = process_cpu_seconds(o.server_pid);
-  const double machine0 = machine_busy_seconds();
+  const BusyClock machine_clock(-1);
+  const BusyClock core_clock(std::max(o.server_cpu, 0));
   const std::int64_t start = now_ns() + 50'000'000;
   const std::int64_t end = start + static_cast<std::int64_t>(o.duration * 1e9);
   const std::uint64_t peer0 = peers.received();
@@ -673,7 +720,8 @@ int main(int argc, char** argv) {
   }
   const double cpu = cpu_seconds() - cpu0;
   const double server_cpu = process_cpu_seconds(o.server_pid) - server_cpu0;
-  const double machine = machine_busy_seconds() - machine0;
+  const double machine = machine_clock.seconds();
+  const double core = o.server_cpu >= 0 ? core_clock.seconds() : 0;
   const long server_rss = process_rss_kib(o.server_pid);
   const double wall = static_cast<double>(now_ns() - start) / 1e9;
   for (auto& w : workers) w->close_all();
@@ -696,17 +744,21 @@ int main(int argc, char** argv) {
   // The machine less this generator: the server's user-space and kernel work together, which
   // /proc/PID/stat cannot show for a kernel fast path (softirq time belongs to no process).
   const double net_us = relayed > 0 ? std::max(0.0, machine - cpu) * 1e6 / relayed : 0;
+  const double core_us = relayed > 0 ? core * 1e6 / relayed : 0;
+  const double core_net_us = relayed > 0 ? std::max(0.0, core - core_idle_pct / 100.0 * wall) * 1e6 / relayed : 0;
   if (o.json) {
     std::printf("{\"allocations\":%zu,\"ready\":%zu,\"setup_per_s\":%.1f,\"offered_pps\":%.1f,\"sent\":%" PRIu64
                 ",\"to_peer\":%" PRIu64 ",\"to_client\":%" PRIu64 ",\"to_peer_pps\":%.1f,\"to_client_pps\":%.1f,"
                 "\"loss_pct\":%.3f,\"rtt_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
                 "\"churned\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"server_cpu_s\":%.3f,\"server_us_per_pkt\":%.3f,"
-                "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"errors\":{",
+                "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"core_us_per_pkt\":%.3f,"
+                "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,\"errors\":{",
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
                 o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
                 us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
-                server_cpu, server_us, server_rss, machine_us, net_us);
+                server_cpu, server_us, server_rss, machine_us, net_us, core_us,
+                100.0 * core / wall, core_idle_pct, core_net_us);
     bool first = true;
     for (const auto& [k, v] : errors.by_kind) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
@@ -730,6 +782,10 @@ int main(int argc, char** argv) {
       std::printf("server           %.3f us CPU per relayed packet (%.2f s), RSS %ld KiB; machine %.3f us/packet "
                   "(%.3f without this generator)\n",
                   server_us, server_cpu, server_rss, machine_us, net_us);
+    if (o.server_cpu >= 0)
+      std::printf("server core      %.3f us busy per relayed packet on CPU %d (%.1f%% busy; %.1f%% before the traffic; "
+                  "%.3f us net of that)\n",
+                  core_us, o.server_cpu, 100.0 * core / wall, core_idle_pct, core_net_us);
     for (const auto& [k, v] : errors.by_kind) std::printf("error            %s: %" PRIu64 "\n", k.c_str(), v);
   }
   return 0;
