@@ -9,7 +9,7 @@ if [ "$profile" = test ]; then
   # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/.
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev)
 elif [ "$profile" = bench ]; then
-  packages+=(googletest libgtest-dev coturn python3 util-linux curl)
+  packages+=(googletest libgtest-dev coturn python3 util-linux curl iproute2 ethtool)
 fi
 missing=()
 for p in "${packages[@]}"; do

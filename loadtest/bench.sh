@@ -160,8 +160,8 @@ if [ $kernel = 1 ]; then
   ip netns exec "$netns" ethtool -K hbg$$ tx off >/dev/null
   # Steered packets wait in the receiving core's backlog, 1,000 deep by default; a generator
   # running late sends in bursts longer than that, and the fast path then lost packets there
-  # with its core 95% idle. 10,000 (the same for every server; put back on exit) stands in for
-  # a NIC's receive ring.
+  # with its core mostly idle. 10,000 (the same for every server; put back on exit) stands in
+  # for a NIC's receive ring.
   backlog=$(sysctl -n net.core.netdev_max_backlog)
   sysctl -qw net.core.netdev_max_backlog=10000
   gen_exec=(ip netns exec "$netns")
