@@ -90,7 +90,7 @@ start_server() {  # name [threads] -> sets $pid
   esac
   pid=$!
   sleep 0.7
-  kill -0 "$pid" 2>/dev/null || { echo "bench: $1 did not start:"; cat "$work/server.log"; exit 1; }
+  kill -0 "$pid" 2>/dev/null || { echo "bench: $1 did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
 }
 
 stop_server() {
@@ -99,6 +99,27 @@ stop_server() {
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   sleep 0.3
+}
+
+# The highest loss-free per-allocation rate of server $1 with $2 threads: 100 allocations,
+# 100-byte payloads, the rate raised in steps of 5,000 packets/s each way from 20,000 until
+# the server loses more than 0.1% (one run per step). Prints the rate per allocation (0 if
+# even the first step lost). Used by --throughput and --latency.
+loss_free_rate() {
+  local server=$1 t=$2 best=0 rate out loss extra
+  for rate in $(seq 200 50 2000); do
+    start_server "$server" "$t"
+    extra="--secret $secret"
+    [ "$server" = ceiling ] && extra="--ceiling"
+    # shellcheck disable=SC2086
+    out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
+            --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 $extra --json)
+    stop_server
+    loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
+    echo "  $server threads=$t $((rate * 100))/s offered: loss $loss%" >&2
+    if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 else 1)"; then best=$rate; else break; fi
+  done
+  echo "$best"
 }
 
 if [ $throughput = 1 ]; then
@@ -111,20 +132,8 @@ if [ $throughput = 1 ]; then
   for t in 1 2; do
     for server in hush coturn ceiling; do
       [ "$server" = ceiling ] && [ "$t" = 2 ] && continue  # the ceiling has one thread
-      best=0
-      for rate in $(seq 200 50 2000); do
-        if [ "$t" = 1 ]; then server_cpus=0; gen_cpus=1; else server_cpus=0-1; gen_cpus=0-1; fi
-        start_server "$server" "$t"
-        extra="--secret $secret"
-        [ "$server" = ceiling ] && extra="--ceiling"
-        # shellcheck disable=SC2086
-        out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
-                --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 $extra --json)
-        stop_server
-        loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
-        echo "  $server threads=$t rate=$((rate * 100))/s loss=$loss%" >&2
-        if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 else 1)"; then best=$((rate * 100)); else break; fi
-      done
+      if [ "$t" = 1 ]; then server_cpus=0; gen_cpus=1; else server_cpus=0-1; gen_cpus=0-1; fi
+      best=$(($(loss_free_rate "$server" "$t") * 100))
       echo "$server threads=$t: $best packets/s each way without loss" | tee -a "$out_file"
     done
   done
@@ -281,18 +290,8 @@ fi
 # name|loadgen arguments (the same for every server)
 if [ $latency = 1 ]; then
   # The latency target is set at half of coturn's saturation rate on this machine, so
-  # find that rate first: 100 allocations, 100-byte payloads, raised in steps of 5,000
-  # packets/s each way until coturn loses more than 0.1%.
-  sat=0
-  for rate in $(seq 200 50 2000); do
-    start_server coturn
-    out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 --rate "$rate" \
-            --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 --secret "$secret" --json)
-    stop_server
-    loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
-    echo "  coturn $((rate * 100))/s offered: loss $loss%" >&2
-    if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 else 1)"; then sat=$rate; else break; fi
-  done
+  # find that rate first (loss_free_rate: 100 allocations, steps of 5,000 packets/s each way).
+  sat=$(loss_free_rate coturn "$threads")
   [ "$sat" -gt 0 ] || { echo "bench: coturn lost packets at the lowest rate tried"; exit 1; }
   echo "coturn's loss-free rate: $((sat * 100)) packets/s each way; the load: half of it" >&2
   # Two generator threads, as in the search above.
