@@ -47,14 +47,6 @@ double await_sample(std::uint16_t port, const std::string& what, double want) {
   return v;
 }
 
-bool await_log(Process& p, const std::string& text) {
-  for (int i = 0; i < 100; ++i) {
-    if (p.output().find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  }
-  return false;
-}
-
 std::string temp_file(const std::string& contents) {
   char tmpl[] = "/tmp/hush-conf-XXXXXX";
   const int fd = mkstemp(tmpl);
@@ -143,7 +135,7 @@ TEST(Drain, SigtermKeepsCallsRelayingRefusesNewOnesAndExitsWhenTheyEnd) {
   LiveCall call(relay);
   ASSERT_TRUE(call.works());
   relay.process().signal(SIGTERM);
-  ASSERT_TRUE(await_log(relay.process(), "draining"));
+  ASSERT_TRUE(relay.process().await_output("draining"));
   EXPECT_EQ(http_request(mport, "/readyz").status, 503);
   EXPECT_EQ(http_request(mport, "/healthz").status, 200);
   TurnClient late(relay.endpoint(), relay.credential_username(),
@@ -177,7 +169,7 @@ TEST(Drain, ASecondSigtermStopsAtOnce) {
   LiveCall call(relay);
   ASSERT_TRUE(call.works());
   relay.process().signal(SIGTERM);
-  ASSERT_TRUE(await_log(relay.process(), "draining"));
+  ASSERT_TRUE(relay.process().await_output("draining"));
   EXPECT_FALSE(relay.process().wait_exit(std::chrono::milliseconds(300)));
   relay.process().signal(SIGTERM);
   EXPECT_EQ(relay.process().wait_exit(std::chrono::seconds(3)), 0);
@@ -194,7 +186,7 @@ TEST(Reload, SighupAppliesTheConfigFileAndSecretsWithoutDroppingCalls) {
   std::ofstream(relay.secret_file) << "rotated-secret\n" << relay.secret << "\n";
   std::ofstream(conf) << "max-allocations = 1\n";
   relay.process().signal(SIGHUP);
-  ASSERT_TRUE(await_log(relay.process(), "reloaded"));
+  ASSERT_TRUE(relay.process().await_output("reloaded"));
   EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_config_reloads_total"), 1);
   EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_allocations_limit"), 1);
   EXPECT_TRUE(call.works());  // the call survived
@@ -207,7 +199,7 @@ TEST(Reload, SighupAppliesTheConfigFileAndSecretsWithoutDroppingCalls) {
   // A bad file is rejected with a line naming the key; the running configuration stays.
   std::ofstream(conf) << "max-allocations = lots\n";
   relay.process().signal(SIGHUP);
-  ASSERT_TRUE(await_log(relay.process(), "configuration rejected"));
+  ASSERT_TRUE(relay.process().await_output("configuration rejected"));
   EXPECT_NE(relay.process().output().find("--max-allocations"), std::string::npos) << relay.process().output();
   EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_config_reload_failures_total"), 1);
   EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_allocations_limit"), 1);
@@ -216,7 +208,7 @@ TEST(Reload, SighupAppliesTheConfigFileAndSecretsWithoutDroppingCalls) {
   // An option that needs a restart is named and kept.
   std::ofstream(conf) << "max-allocations = 5\nexternal-ip = 127.0.0.9\n";
   relay.process().signal(SIGHUP);
-  ASSERT_TRUE(await_log(relay.process(), "--external-ip changed"));
+  ASSERT_TRUE(relay.process().await_output("--external-ip changed"));
   EXPECT_EQ(await_sample(mport, "hush_allocations_limit", 5), 5);
   EXPECT_TRUE(fresh.allocate()) << fresh.last_error();
   EXPECT_EQ(fresh.relayed().ip.to_string(), "127.0.0.1");  // not the new external address
@@ -278,7 +270,7 @@ TEST(CredentialApi, MintsOverHttpACredentialTheRelayAccepts) {
   // A reload with a new key file: the old key stops working, the new one works.
   std::ofstream(keys) << "rotated-key-0123456789abcdef\n";
   relay.process().signal(SIGHUP);
-  ASSERT_TRUE(await_log(relay.process(), "reloaded"));
+  ASSERT_TRUE(relay.process().await_output("reloaded"));
   EXPECT_EQ(mint("synapse-key-0123456789abcdef", "?service=turn").status, 401);
   EXPECT_EQ(mint("rotated-key-0123456789abcdef", "?service=turn").status, 200);
   std::remove(keys.c_str());

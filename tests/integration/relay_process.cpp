@@ -99,6 +99,15 @@ std::string Process::output() const {
   return ss.str();
 }
 
+bool Process::await_output(const std::string& text, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (output().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
 long Process::rss_kib() const {
   std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
   std::string line;

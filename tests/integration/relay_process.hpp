@@ -31,6 +31,9 @@ class Process {
   // Waits up to `timeout` for the process to exit; its status, or nullopt if still running.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   std::string output() const;  // stdout and stderr so far
+  // Waits up to `timeout` for `text` to appear in the output. A relay answers on its sockets
+  // as soon as its workers run, which can be before it has printed what follows "started".
+  bool await_output(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(3)) const;
   long rss_kib() const;
 
  private:

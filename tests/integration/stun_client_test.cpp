@@ -96,8 +96,7 @@ TEST(Listen, WildcardAddressAnswersFromTheAddressTheClientUsed) {
   Endpoint from;
   ASSERT_TRUE(await_binding(s, server, &from)) << relay.output();
   EXPECT_EQ(from, server);
-  EXPECT_NE(relay.output().find("turn:127.0.0.1:" + std::to_string(port) + "?transport=udp"), std::string::npos)
-      << relay.output();
+  EXPECT_TRUE(relay.await_output("turn:127.0.0.1:" + std::to_string(port) + "?transport=udp")) << relay.output();
 }
 
 // In a network namespace of its own with two addresses, a client talking to the second address
