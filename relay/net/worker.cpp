@@ -1,6 +1,7 @@
 #include "hush/net/worker.hpp"
 
 #include <netinet/udp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,10 @@ namespace {
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::size_t kSlotSize = turn::kPeerHeadroom + kMaxDatagram + 64;
 constexpr auto kTick = std::chrono::milliseconds(250);
+// Ready relayed sockets taken per epoll_wait, and the fewest free slots a relayed socket's
+// batch starts with (fewer: what the slots hold leaves first).
+constexpr int kRelayEvents = 128;
+constexpr std::size_t kRelayMinRoom = 8;
 constexpr std::array<std::byte, 8192> kZeros{};  // --padding-udp pads at most --padding's 8192
 // UDP GSO: segments per send (the kernel takes up to 64, or 128 since Linux 6.x), the largest
 // segment joined (media stays below it, and it fits a 1500-byte path with IPv6 and the UDP
@@ -41,20 +46,17 @@ struct Worker::Slot {
   sockaddr_storage from;
 };
 
-// A relayed socket. Owned here from open to close; when closed while a wait is pending, the
-// aborted handler frees it.
+// A relayed socket in the worker's epoll set (its data pointer). The worker closes the
+// descriptor; a state closed while on_relays_ready walks its events is freed after the walk.
 struct Worker::RelaySocketState {
-  udp::socket socket;
   int fd;
   bool closed = false;
-  bool waiting = false;  // an async_wait is pending: its handler frees a closed socket
-  bool busy = false;     // being drained right now
-  RelaySocketState(asio::io_context& io, udp protocol, int native) : socket(io, protocol, native), fd(native) {}
 };
 
 Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapshot, Shared shared,
                std::shared_ptr<boost::asio::ssl::context> tls, DtlsContext dtls)
     : config_(std::move(config)),
+      relay_events_(io_),
       events_(shared.pseudonyms, shared.pseudonyms_on),
       outbox_(config_.batch * 2 + 8, (config_.batch * 2 + 8) * turn::Outbox::kMaxResponse),
       tcp_connections_(shared.tcp_connections),
@@ -63,6 +65,19 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
       buffers_(config_.batch * kSlotSize),
       slots_(config_.batch),
       headers_(config_.batch) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    s.iov.iov_base = buffers_.data() + i * kSlotSize + turn::kPeerHeadroom;
+    s.iov.iov_len = kMaxDatagram;
+    mmsghdr& h = headers_[i];
+    h = mmsghdr{};
+    h.msg_hdr.msg_name = &s.from;
+    h.msg_hdr.msg_iov = &s.iov;
+    h.msg_hdr.msg_iovlen = 1;
+  }
+  relay_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (relay_epoll_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+  relay_events_.assign(relay_epoll_);  // closed with it
   ports_ = std::make_unique<RelayPorts>(
       config_.relay, shared.ports_in_use, [this](int fd) { relay_opened(fd); }, [this](int fd) { relay_closed(fd); });
   server_ = std::make_unique<turn::Server>(config_.server, std::move(snapshot), *ports_, &shared.live_ports,
@@ -109,9 +124,15 @@ Worker::~Worker() {
   for (auto& l : listeners_) l->close();
   tick_.cancel();
   smoothing_timer_.cancel();
+  boost::system::error_code ignored;
+  relay_events_.close(ignored);
   io_.restart();
   io_.poll();
-  for (auto* s : relays_by_fd_) delete s;
+  for (auto* s : relays_by_fd_) {
+    if (s == nullptr) continue;
+    ::close(s->fd);
+    delete s;
+  }
 }
 
 turn::Now Worker::now() const {
@@ -121,6 +142,7 @@ turn::Now Worker::now() const {
 
 void Worker::run() {
   for (std::size_t i = 0; i < listeners_.size(); ++i) arm_listener(i);
+  arm_relays();
   streams_->start();
   on_tick();
   io_.run();
@@ -211,82 +233,79 @@ void Worker::on_listener_ready(std::size_t index) {
   else arm_listener(index);
 }
 
-void Worker::arm_relay(RelaySocketState* s) {
-  s->waiting = true;
-  s->socket.async_wait(udp::socket::wait_read, [this, s](const boost::system::error_code& ec) {
-    s->waiting = false;
-    on_relay_ready(s, !ec);
+// Relayed sockets: with an Asio wait per socket, every datagram from a peer cost a wake-up, an
+// epoll_ctl to re-arm (Asio's waits never read speculatively) and a sendmmsg of its own. Here
+// one wait covers the worker's epoll set; each ready socket gives one batch into the free
+// slots, and all of it leaves in one flush. The set is level-triggered, so a socket left with
+// data is simply reported again: a round that may have left some posts a continuation (other
+// handlers run first), and only a quiet set waits again (re-arming it re-checks readiness, so
+// a datagram that arrived meanwhile is not missed).
+void Worker::arm_relays() {
+  relay_events_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (!ec) on_relays_ready();
   });
 }
 
-void Worker::on_relay_ready(RelaySocketState* s, bool ready) {
-  bool more = false;
-  if (!s->closed && ready) {
-    s->busy = true;
-    more = drain_relay(s);
-    s->busy = false;
+void Worker::on_relays_ready() {
+  if (!relay_events_.is_open()) return;
+  epoll_event events[kRelayEvents];
+  const int n = ::epoll_wait(relay_epoll_, events, kRelayEvents, 0);
+  bool more = n == kRelayEvents;
+  in_relay_round_ = true;
+  for (int i = 0; i < n; ++i) {
+    auto* s = static_cast<RelaySocketState*>(events[i].data.ptr);
+    if (!s->closed) more |= drain_relay(s);
   }
-  if (s->closed) {
-    delete s;
-  } else if (more) {
-    s->waiting = true;  // the posted continuation frees it if it gets closed meanwhile
-    asio::post(io_, [this, s] {
-      s->waiting = false;
-      on_relay_ready(s, true);
-    });
-  } else if (ready) {
-    arm_relay(s);
-  }
+  in_relay_round_ = false;
+  flush();
+  for (auto* s : closed_in_round_) delete s;
+  closed_in_round_.clear();
+  if (more) asio::post(io_, [this] { on_relays_ready(); });
+  else arm_relays();
 }
 
-int Worker::receive_batch(int fd) {
-  const std::size_t n = slots_.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    Slot& s = slots_[i];
-    s.iov.iov_base = buffers_.data() + i * kSlotSize + turn::kPeerHeadroom;
-    s.iov.iov_len = kMaxDatagram;
-    mmsghdr& h = headers_[i];
-    h = mmsghdr{};
-    h.msg_hdr.msg_name = &s.from;
-    h.msg_hdr.msg_namelen = sizeof s.from;
-    h.msg_hdr.msg_iov = &s.iov;
-    h.msg_hdr.msg_iovlen = 1;
-  }
-  return ::recvmmsg(fd, headers_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+int Worker::receive_batch(int fd, std::size_t first, std::size_t count) {
+  // recvmmsg writes only the address length, flags and length of what it fills: the rest of
+  // each header was set once, in the constructor.
+  for (std::size_t i = first; i < first + count; ++i) headers_[i].msg_hdr.msg_namelen = sizeof slots_[i].from;
+  return ::recvmmsg(fd, headers_.data() + first, static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
 }
 
 template <class Deliver>
-bool Worker::drain(int fd, Deliver deliver) {
-  const int got = receive_batch(fd);
+bool Worker::drain(int fd, std::size_t min_room, bool hold, Deliver deliver) {
+  if (slots_.size() - slots_held_ < min_room) flush();
+  const std::size_t first = slots_held_, room = slots_.size() - first;
+  const int got = receive_batch(fd, first, room);
   if (got <= 0) return false;
   {
     const turn::Now t = now();
-    for (int i = 0; i < got; ++i) {
-      const Slot& s = slots_[static_cast<std::size_t>(i)];
-      const mmsghdr& h = headers_[static_cast<std::size_t>(i)];
+    for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) {
+      const Slot& s = slots_[i];
+      const mmsghdr& h = headers_[i];
       if (h.msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any TURN datagram
-      if (outbox_.full()) flush();
+      if (outbox_.full()) flush();  // sends what the slots before this one hold
       deliver(t, from_sockaddr(s.from), static_cast<std::byte*>(s.iov.iov_base), h.msg_len);
     }
-    flush();
+    slots_held_ = first + static_cast<std::size_t>(got);  // a flush above released only earlier ones
+    if (!hold) flush();
   }
-  return static_cast<std::size_t>(got) == slots_.size();  // a full batch: there may be more
+  return static_cast<std::size_t>(got) == room;  // a full batch: there may be more
 }
 
 bool Worker::drain_listener(std::size_t index) {
   if (index >= udp_listeners_) {
-    return drain(listeners_[index]->native_handle(),
+    return drain(listeners_[index]->native_handle(), slots_.size(), false,
                  [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
                    dtls_->on_datagram(t, index - udp_listeners_, from, data, n);
                  });
   }
-  return drain(listeners_[index]->native_handle(), [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+  return drain(listeners_[index]->native_handle(), slots_.size(), false, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_client_datagram(t, static_cast<std::uint16_t>(index), from, Bytes{data, n}, outbox_);
   });
 }
 
 bool Worker::drain_relay(RelaySocketState* state) {
-  return drain(state->fd, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+  return drain(state->fd, kRelayMinRoom, true, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from, data, n, outbox_);
   });
 }
@@ -398,6 +417,7 @@ void Worker::flush() {
     i += k;
   }
   outbox_.clear();
+  slots_held_ = 0;
   if (server_->kernel_pending()) server_->commit_kernel(now().mono);  // after the answers left
   if (config_.server.smoothing.count() > 0) arm_smoothing();
 }
@@ -428,20 +448,23 @@ void Worker::arm_smoothing() {
 }
 
 void Worker::relay_opened(int fd) {
-  const Endpoint local = local_endpoint(fd);
-  auto* s = new RelaySocketState(io_, local.ip.is_v4() ? udp::v4() : udp::v6(), fd);
+  auto* s = new RelaySocketState{fd};
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = s;
+  if (::epoll_ctl(relay_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0)  // ENOMEM or ENOSPC (max_user_watches)
+    log::error(std::string("a relayed socket cannot be watched, it will receive nothing: ") + std::strerror(errno));
   if (relays_by_fd_.size() <= static_cast<std::size_t>(fd)) relays_by_fd_.resize(static_cast<std::size_t>(fd) + 1);
   relays_by_fd_[static_cast<std::size_t>(fd)] = s;
-  arm_relay(s);
 }
 
 void Worker::relay_closed(int fd) {
   RelaySocketState* s = relays_by_fd_[static_cast<std::size_t>(fd)];
   relays_by_fd_[static_cast<std::size_t>(fd)] = nullptr;
   s->closed = true;
-  boost::system::error_code ignored;
-  s->socket.close(ignored);
-  if (!s->waiting && !s->busy) delete s;  // no handler pending that would free it
+  ::close(fd);  // leaves the epoll set with it
+  if (in_relay_round_) closed_in_round_.push_back(s);  // its event may still be ahead in the walk
+  else delete s;
 }
 
 }  // namespace hush::net

@@ -1,7 +1,9 @@
 // One shared-nothing worker: a thread with its own io_context, SO_REUSEPORT listeners on
 // every listen address, relayed sockets and TURN state. Packets are read with recvmmsg and
 // written with sendmmsg after Asio reports readiness (Asio's own examples' pattern:
-// async_wait(wait_read), then the native handle).
+// async_wait(wait_read), then the native handle). Relayed sockets are watched by an epoll
+// set of the worker's own, which Asio watches as one descriptor: one wake-up serves every
+// relayed socket that is ready, and what they receive leaves in one flush.
 #pragma once
 
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "hush/net/dtls.hpp"
@@ -87,14 +90,17 @@ class Worker {
 
   void arm_listener(std::size_t index);
   void on_listener_ready(std::size_t index);
-  void arm_relay(RelaySocketState* state);
-  void on_relay_ready(RelaySocketState* state, bool ready);
+  void arm_relays();       // wait until the relayed sockets' epoll set has a ready one
+  void on_relays_ready();  // one batch from each ready relayed socket, one flush for all
   // One batch each; true when the batch was full and more may be waiting.
   bool drain_listener(std::size_t index);
   bool drain_relay(RelaySocketState* state);
-  int receive_batch(int fd);  // recvmmsg into the slots; returns datagrams received
+  // recvmmsg into slots [first, first + count); returns datagrams received.
+  int receive_batch(int fd, std::size_t first, std::size_t count);
+  // One recvmmsg batch into the free slots (flushing first if fewer than `min_room` are
+  // free), handed over; flushed unless `hold` (the caller flushes once it has read them all).
   template <class Deliver>
-  bool drain(int fd, Deliver deliver);  // one recvmmsg batch, handed over and flushed
+  bool drain(int fd, std::size_t min_room, bool hold, Deliver deliver);
   void flush();
   void send_one_by_one(int fd, const msghdr& gso);  // a GSO message the route refused
   void on_tick();
@@ -109,6 +115,10 @@ class Worker {
   std::vector<std::unique_ptr<boost::asio::ip::udp::socket>> listeners_;
   std::size_t udp_listeners_ = 0;
   std::vector<RelaySocketState*> relays_by_fd_;
+  int relay_epoll_ = -1;  // level-triggered, EPOLLIN of every relayed UDP socket of this worker
+  boost::asio::posix::stream_descriptor relay_events_;  // relay_epoll_, as Asio waits on it
+  bool in_relay_round_ = false;  // on_relays_ready is walking its events: closed states wait
+  std::vector<RelaySocketState*> closed_in_round_;
   std::unique_ptr<RelayPorts> ports_;
   EventLog events_;
   std::unique_ptr<turn::Server> server_;
@@ -124,6 +134,7 @@ class Worker {
   std::vector<std::byte> buffers_;  // batch slots: headroom | datagram | tailroom
   std::vector<Slot> slots_;
   std::vector<mmsghdr> headers_;
+  std::size_t slots_held_ = 0;  // slots [0, slots_held_) hold datagrams the outbox points into
   bool stopping_ = false;
   bool gso_ = true;  // --udp-gso, until the kernel refuses a segmented send (EIO)
   bool gso_to_peers_ = true;  // also on relayed sockets (not with the kernel fast path)
