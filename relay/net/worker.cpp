@@ -462,7 +462,10 @@ void Worker::relay_closed(int fd) {
   RelaySocketState* s = relays_by_fd_[static_cast<std::size_t>(fd)];
   relays_by_fd_[static_cast<std::size_t>(fd)] = nullptr;
   s->closed = true;
-  ::close(fd);  // leaves the epoll set with it
+  // Out of the set before the close: close() alone removes it only if no duplicate of the
+  // descriptor lives on, and a stale entry would hand back a freed state.
+  ::epoll_ctl(relay_epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  ::close(fd);
   if (in_relay_round_) closed_in_round_.push_back(s);  // its event may still be ahead in the walk
   else delete s;
 }

@@ -2,6 +2,7 @@
 // no amplification, floods rate-limited.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <random>
 #include <regex>
@@ -69,6 +70,46 @@ TEST(BadInput, MalformedDatagramsAreDroppedAndOthersKeepRelaying) {
     if (m && m->message_class() == stun::Class::success) break;
   }
   EXPECT_TRUE(answer);
+}
+
+// Allocations deleted and re-created while a peer floods their relayed addresses: each
+// relayed socket leaves the worker's epoll set with datagrams still queued on it, new ones
+// (often with the same descriptor numbers) join it, and the other calls keep relaying. Under
+// ASan this also catches a freed socket state read by a later round.
+TEST(BadInput, AllocationsDeletedWhileTheirPeersFloodThemLeaveOthersRelaying) {
+  Relay relay({"--threads", "1"});
+  std::vector<std::unique_ptr<LiveCall>> calls;
+  std::vector<Endpoint> targets;
+  for (int i = 0; i < 16; ++i) {
+    calls.push_back(std::make_unique<LiveCall>(relay));
+    ASSERT_TRUE(calls.back()->works()) << i;
+    targets.push_back(calls.back()->client.relayed());
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::thread flooder([&] {
+    UdpSocket s;  // from 127.0.0.1, which every allocation permits
+    const auto payload = as_bytes("flood");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (int n = 0; n < 300000 && !stop && std::chrono::steady_clock::now() < deadline; ++n, ++sent)
+      s.send_to(targets[static_cast<std::size_t>(n) % targets.size()], payload);
+  });
+  while (sent < 1000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (std::size_t i = 0; i < 8; ++i) {
+    // Refresh with lifetime 0 deletes it (a retry after a lost answer gets 437: gone either way).
+    EXPECT_TRUE(calls[i]->client.transact(stun::Method::refresh, [](auto& b) { b.add_u32(stun::attr::lifetime, 0); }));
+    calls[i] = std::make_unique<LiveCall>(relay);
+  }
+  stop = true;
+  flooder.join();
+  EXPECT_GE(sent, 1000);
+  ASSERT_TRUE(relay.process().running());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    while (calls[i]->client.socket().receive(std::chrono::milliseconds(20))) {
+    }  // what the flood left in this client's socket
+    EXPECT_TRUE(calls[i]->works()) << i;
+  }
 }
 
 TEST(BadInput, TenThousandBogusAllocatesAreRateLimitedWithBoundedMemory) {
