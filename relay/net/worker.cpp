@@ -18,6 +18,7 @@
 #include "hush/base/log.hpp"
 #include "hush/net/udp_socket.hpp"
 #include "hush/stun/channel_data.hpp"
+#include "warn_rarely.hpp"
 
 namespace hush::net {
 
@@ -79,7 +80,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   if (relay_epoll_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
   relay_events_.assign(relay_epoll_);  // closed with it
   ports_ = std::make_unique<RelayPorts>(
-      config_.relay, shared.ports_in_use, [this](int fd) { relay_opened(fd); }, [this](int fd) { relay_closed(fd); });
+      config_.relay, shared.ports_in_use, [this](int fd) { return relay_opened(fd); }, [this](int fd) { relay_closed(fd); });
   server_ = std::make_unique<turn::Server>(config_.server, std::move(snapshot), *ports_, &shared.live_ports,
                                            &shared.quota, &shared.reservations);
   server_->set_event_sink(&events_);
@@ -447,15 +448,24 @@ void Worker::arm_smoothing() {
   });
 }
 
-void Worker::relay_opened(int fd) {
+bool Worker::relay_opened(int fd) {
   auto* s = new RelaySocketState{fd};
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = s;
-  if (::epoll_ctl(relay_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0)  // ENOMEM or ENOSPC (max_user_watches)
-    log::error(std::string("a relayed socket cannot be watched, it will receive nothing: ") + std::strerror(errno));
+  if (::epoll_ctl(relay_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {  // ENOMEM, or ENOSPC (fs.epoll.max_user_watches)
+    // RelayPorts closes the socket and the client gets 508: better than an allocation that
+    // would never hear from its peers.
+    const int e = errno;
+    static std::atomic<std::int64_t> last_warning{0};
+    warn_rarely(last_warning, std::string("cannot watch relayed sockets (") + std::strerror(e) +
+                                  "): allocations are refused with 508");
+    delete s;
+    return false;
+  }
   if (relays_by_fd_.size() <= static_cast<std::size_t>(fd)) relays_by_fd_.resize(static_cast<std::size_t>(fd) + 1);
   relays_by_fd_[static_cast<std::size_t>(fd)] = s;
+  return true;
 }
 
 void Worker::relay_closed(int fd) {

@@ -136,10 +136,7 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   if (token) {
     std::uint64_t value = 0;
     for (std::byte b : *token) value = (value << 8) | std::to_integer<std::uint64_t>(b);
-    if (auto reserved = reservations_->take(value)) {
-      ports_.adopt(*reserved);
-      first = *reserved;
-    }
+    if (auto reserved = reservations_->take(value); reserved && ports_.adopt(*reserved)) first = *reserved;
   } else if (tcp) {
     first = tcp_->listen(primary, r.creds.username);
   } else if (auto opened = open_relay(primary, even_port.has_value(), reserve, dont_fragment)) {

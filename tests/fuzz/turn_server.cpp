@@ -23,7 +23,10 @@ class Ports : public turn::RelayPortAllocator {
     auto a = add(f);
     return std::make_pair(a, add(f));
   }
-  void adopt(const turn::RelaySocket& s) override { open_sockets[s.handle] = s; }
+  bool adopt(const turn::RelaySocket& s) override {
+    open_sockets[s.handle] = s;
+    return true;
+  }
   void close(std::uint32_t h) override { open_sockets.erase(h); }
   void discard(const turn::RelaySocket& s) override { open_sockets.erase(s.handle); }
 

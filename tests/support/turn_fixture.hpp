@@ -30,7 +30,15 @@ class FakePorts : public turn::RelayPortAllocator {
     auto b = add(f, next_port++);
     return std::make_pair(a, b);
   }
-  void adopt(const turn::RelaySocket& s) override { open_sockets[s.handle] = s; }
+  bool refuse_adopt = false;  // as a worker that cannot watch one more socket
+  bool adopt(const turn::RelaySocket& s) override {
+    if (refuse_adopt) {
+      open_sockets.erase(s.handle);  // closed, as RelayPorts does
+      return false;
+    }
+    open_sockets[s.handle] = s;
+    return true;
+  }
   void close(std::uint32_t h) override { open_sockets.erase(h); }
   void discard(const turn::RelaySocket& s) override { open_sockets.erase(s.handle); }
 

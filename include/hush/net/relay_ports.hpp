@@ -26,15 +26,19 @@ struct RelayPortsConfig {
 class RelayPorts final : public turn::RelayPortAllocator {
  public:
   // `on_open(fd)` and `on_close(fd)` let the worker start and stop reading the socket.
-  // `in_use` is shared by all workers: a reserved port may be adopted and freed by another.
-  RelayPorts(RelayPortsConfig config, policy::RelayPortRegistry& in_use, std::function<void(int)> on_open,
+  // `on_open` returns false when it cannot (its epoll set refuses the descriptor: ENOMEM, or
+  // ENOSPC at fs.epoll.max_user_watches); the socket is then closed, its port freed, and the
+  // open fails, so the client gets 508 instead of an allocation that would never hear its
+  // peers. `in_use` is shared by all workers: a reserved port may be adopted and freed by
+  // another.
+  RelayPorts(RelayPortsConfig config, policy::RelayPortRegistry& in_use, std::function<bool(int)> on_open,
              std::function<void(int)> on_close);
   ~RelayPorts() override;
 
   std::optional<turn::RelaySocket> open(Family family, bool even, bool dont_fragment) override;
   std::optional<std::pair<turn::RelaySocket, turn::RelaySocket>> open_pair(Family family,
                                                                           bool dont_fragment) override;
-  void adopt(const turn::RelaySocket& reserved) override;
+  bool adopt(const turn::RelaySocket& reserved) override;
   void close(std::uint32_t handle) override;
   void discard(const turn::RelaySocket& reserved) override;
 
@@ -47,13 +51,17 @@ class RelayPorts final : public turn::RelayPortAllocator {
 
  private:
   bool mine(std::uint16_t port) const;
-  std::optional<turn::RelaySocket> bind_port(Family family, std::uint16_t port, bool dont_fragment, bool watch);
-  void watch(const turn::RelaySocket& s);
+  // What one port of a scan came to: taken, try the next, or give up (the worker cannot watch
+  // any socket now, so every other port would fail the same way).
+  enum class Step { taken, next, stop };
+  Step bind_port(Family family, std::uint16_t port, bool dont_fragment, bool watch,
+                 std::optional<turn::RelaySocket>& out);
+  bool watch(const turn::RelaySocket& s);
   template <class Try>
   std::optional<std::uint16_t> scan(Family family, bool even, Try try_port);
 
   RelayPortsConfig config_;
-  std::function<void(int)> on_open_;
+  std::function<bool(int)> on_open_;
   std::function<void(int)> on_close_;
   policy::RelayPortRegistry& in_use_;
   std::vector<turn::RelaySocket> fds_;  // by fd: the sockets this worker reads (port 0: none)

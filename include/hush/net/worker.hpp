@@ -106,7 +106,7 @@ class Worker {
   void on_tick();
   turn::Now now() const;
   void arm_smoothing();  // --smoothing: the timer at the next allocation tick that is due
-  void relay_opened(int fd);
+  bool relay_opened(int fd);
   void relay_closed(int fd);
 
   WorkerConfig config_;

@@ -25,8 +25,9 @@ class RelayPortAllocator {
   // An even port and the next one, both bound (EVEN-PORT with the R bit, RFC 8656 §7.2).
   // The second is reserved: bound, but not read until some worker adopt()s it.
   virtual std::optional<std::pair<RelaySocket, RelaySocket>> open_pair(Family family, bool dont_fragment) = 0;
-  // Starts using a reserved socket, possibly opened by another worker.
-  virtual void adopt(const RelaySocket& reserved) = 0;
+  // Starts using a reserved socket, possibly opened by another worker. false: it cannot be
+  // used here, and the allocator has closed it and freed its port.
+  virtual bool adopt(const RelaySocket& reserved) = 0;
   // Closes a socket this allocator opened or adopted.
   virtual void close(std::uint32_t handle) = 0;
   // Closes a reserved socket that nobody adopted.

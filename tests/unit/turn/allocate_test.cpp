@@ -245,6 +245,28 @@ TEST_F(TurnFixture, EvenPortReservationIsRedeemedByToken) {
             508);
 }
 
+// A worker that cannot watch one more socket (its epoll set full) closes the reserved one: the
+// client is refused with 508 and nothing is left open for the token.
+TEST_F(TurnFixture, AReservedSocketThatCannotBeWatchedGives508AndIsClosed) {
+  auto r = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    const std::byte even[1] = {std::byte{0x80}};
+    b.add(attr::even_port, even);
+  });
+  ASSERT_EQ(r.error_code(), 0);
+  auto token = *r.msg()->find(attr::reservation_token);
+  std::vector<std::byte> tok(token.begin(), token.end());
+  ASSERT_EQ(ports.open_sockets.size(), 2u);
+  ports.refuse_adopt = true;
+  EXPECT_EQ(request(stun::Method::allocate, [&](auto& b) {
+              test::udp_transport()(b);
+              b.add(attr::reservation_token, tok);
+            }, *Endpoint::parse("192.0.2.1:40002")).error_code(),
+            508);
+  EXPECT_EQ(ports.open_sockets.size(), 1u);  // the first allocation's socket only
+  EXPECT_EQ(server->allocation_count(), 1u);
+}
+
 TEST_F(TurnFixture, UnclaimedReservationIsReleased) {
   request(stun::Method::allocate, [](auto& b) {
     test::udp_transport()(b);
