@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "accept_retry.hpp"
+
 namespace hush::net {
 
 namespace asio = boost::asio;
@@ -82,6 +84,7 @@ struct HttpServer::Impl {
   std::atomic<std::size_t> open{0};
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
+  asio::steady_timer retry{io};  // after a failure for want of descriptors (accept_retry.hpp)
   std::thread thread;
 
   void accept() {
@@ -96,7 +99,9 @@ struct HttpServer::Impl {
           std::make_shared<Session>(std::move(socket), handler, open)->start();
         }
       }
-      accept();
+      accept_again(ec, retry, [this] {
+        if (acceptor.is_open()) accept();
+      });
     });
   }
 };

@@ -16,6 +16,7 @@
 
 #include "hush/base/bytes.hpp"
 #include "hush/stun/channel_data.hpp"
+#include "accept_retry.hpp"
 #include "alpn.hpp"
 
 namespace hush::net {
@@ -400,6 +401,7 @@ struct StreamHub::Acceptor {
   tcp::acceptor acceptor;
   std::uint16_t index;
   bool tls;
+  asio::steady_timer retry;  // after a failure for want of descriptors (accept_retry.hpp)
 };
 
 StreamHub::StreamHub(asio::io_context& io, turn::Server& server, turn::Outbox& outbox, Flush flush, Clock now,
@@ -426,7 +428,7 @@ void StreamHub::listen(const Endpoint& at, bool tls) {
   if (!ec) acc.bind(ep, ec);
   if (!ec) acc.listen(1024, ec);
   if (ec) throw std::runtime_error("cannot listen on TCP " + at.to_string() + ": " + ec.message());
-  acceptors_.push_back(std::make_unique<Acceptor>(Acceptor{std::move(acc), index, tls}));
+  acceptors_.push_back(std::make_unique<Acceptor>(Acceptor{std::move(acc), index, tls, asio::steady_timer(io_)}));
 }
 
 void StreamHub::start() {
@@ -455,7 +457,9 @@ void StreamHub::accept(Acceptor& a) {
         }
       }
     }
-    accept(a);
+    accept_again(ec, a.retry, [this, &a] {
+      if (!closing_) accept(a);
+    });
   });
 }
 
@@ -498,6 +502,7 @@ void StreamHub::close_all() {
   for (auto& a : acceptors_) {
     boost::system::error_code ignored;
     a->acceptor.close(ignored);
+    a->retry.cancel();
   }
   std::vector<std::shared_ptr<Conn>> all;
   for (auto& [t, c] : conns_) all.push_back(c);

@@ -7,6 +7,7 @@
 
 #include "hush/auth/secret_set.hpp"
 #include "hush/net/udp_socket.hpp"
+#include "accept_retry.hpp"
 
 namespace hush::net {
 
@@ -113,8 +114,12 @@ struct TcpRelays::Listener {
   tcp::acceptor acceptor;
   turn::RelaySocket socket;
   std::string username;
+  asio::steady_timer retry;  // after a failure for want of descriptors (accept_retry.hpp)
   Listener(asio::io_context& io, const turn::RelaySocket& s, std::string user)
-      : acceptor(io, protocol_of(s.local), static_cast<int>(s.handle)), socket(s), username(std::move(user)) {}
+      : acceptor(io, protocol_of(s.local), static_cast<int>(s.handle)),
+        socket(s),
+        username(std::move(user)),
+        retry(io) {}
 };
 
 struct TcpRelays::Attempt {
@@ -155,7 +160,9 @@ void TcpRelays::accept(const std::shared_ptr<Listener>& l) {
         flush_();
       }
     }
-    accept(l);
+    accept_again(ec, l->retry, [this, l] {
+      if (l->acceptor.is_open()) accept(l);
+    });
   });
 }
 
@@ -164,6 +171,7 @@ void TcpRelays::close_listener(std::uint32_t handle) {
   if (it == listeners_.end()) return;
   boost::system::error_code ignored;
   it->second->acceptor.close(ignored);
+  it->second->retry.cancel();
   ports_.release_tcp(it->second->socket.local);
   listeners_.erase(it);
 }
@@ -246,6 +254,7 @@ void TcpRelays::close_all() {
   for (auto& [h, l] : listeners_) {
     boost::system::error_code ignored;
     l->acceptor.close(ignored);
+    l->retry.cancel();
     ports_.release_tcp(l->socket.local);
   }
   listeners_.clear();

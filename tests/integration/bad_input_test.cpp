@@ -13,6 +13,7 @@
 #include "hush/auth/rest_credential.hpp"
 #include "hush/stun/channel_data.hpp"
 #include "relay_process.hpp"
+#include "tcp_turn.hpp"
 
 using namespace hush;
 using namespace hush::test;
@@ -110,6 +111,62 @@ TEST(BadInput, AllocationsDeletedWhileTheirPeersFloodThemLeaveOthersRelaying) {
     }  // what the flood left in this client's socket
     EXPECT_TRUE(calls[i]->works()) << i;
   }
+}
+
+// Out of descriptors (the relay under a hard limit of 128 open files): an Allocate past it
+// is refused with 508 at once; a TCP connection waits in the listen queue without the relay
+// spinning on accept (which fails and leaves it queued); calls already up keep relaying; and
+// each deleted allocation's descriptor serves the next comer.
+TEST(BadInput, RunningOutOfDescriptorsRefusesAllocationsWith508AndKeepsTheOthers) {
+  Relay relay({"--threads", "1", "--user-quota", "0", "--kernel-fastpath", "off"}, "127.0.0.1",
+              {"/usr/bin/prlimit", "--nofile=128:128"});
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  const std::string user = relay.credential_username();
+  const std::string password = auth::rest_password(relay.secret, user);
+  std::vector<std::unique_ptr<TurnClient>> clients;
+  int last_error = 0;
+  for (int i = 0; i < 200; ++i) {  // 128 descriptors cannot hold 200 allocations
+    auto c = std::make_unique<TurnClient>(relay.endpoint(), user, password);
+    if (!c->allocate()) {
+      last_error = c->last_error();
+      break;
+    }
+    clients.push_back(std::move(c));
+  }
+  EXPECT_EQ(last_error, 508);
+  ASSERT_GT(clients.size(), 64u);  // the limit, not something else, stopped it
+  EXPECT_LT(clients.size(), 128u);
+  ASSERT_TRUE(relay.process().running());
+  EXPECT_TRUE(call.works());
+
+  // The kernel completes the handshake; the relay cannot accept it yet. Spinning on accept
+  // would burn a whole core here: 0.3 s of CPU in 1 s is far above a retry every 100 ms.
+  TcpTurn waiting(relay.port);
+  const double cpu_before = relay.process().cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_LT(relay.process().cpu_seconds() - cpu_before, 0.3);
+  EXPECT_TRUE(call.works());
+
+  // Refresh with lifetime 0 deletes an allocation; the waiting connection takes its descriptor.
+  auto remove_one = [&] {
+    ASSERT_FALSE(clients.empty());
+    EXPECT_TRUE(clients.back()->transact(stun::Method::refresh, [](auto& b) { b.add_u32(stun::attr::lifetime, 0); }));
+    clients.pop_back();
+  };
+  remove_one();
+  waiting.send_raw(build(stun::Method::binding, stun::Class::request, random_tid(), {}));
+  auto answer = waiting.read_frame(std::chrono::seconds(3));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(stun::MessageView::parse(*answer)->message_class(), stun::Class::success);
+
+  remove_one();
+  LiveCall next(relay);
+  EXPECT_TRUE(next.works());
+  TurnClient one_more(relay.endpoint(), user, password);
+  EXPECT_FALSE(one_more.allocate());
+  EXPECT_EQ(one_more.last_error(), 508);
+  EXPECT_TRUE(call.works());
 }
 
 TEST(BadInput, TenThousandBogusAllocatesAreRateLimitedWithBoundedMemory) {

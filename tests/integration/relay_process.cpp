@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -114,6 +115,19 @@ long Process::rss_kib() const {
   while (std::getline(in, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
+}
+
+double Process::cpu_seconds() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i)
+    if (i == 14 || i == 15) ticks += std::stol(f);  // utime, stime
+  return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 CommandResult run_command(const std::string& command) {
@@ -226,7 +240,7 @@ HttpResponse http_request(std::uint16_t port, const std::string& path, const std
   return r;
 }
 
-Relay::Relay(std::vector<std::string> extra, std::string listen_ip) {
+Relay::Relay(std::vector<std::string> extra, std::string listen_ip, std::vector<std::string> launcher) {
   port = free_udp_port();
   char tmpl[] = "/tmp/hush-secret-XXXXXX";
   int fd = mkstemp(tmpl);
@@ -242,7 +256,14 @@ Relay::Relay(std::vector<std::string> extra, std::string listen_ip) {
   for (const auto& a : extra) threads_given |= a == "--threads";
   if (!threads_given) args.insert(args.end(), {"--threads", "2"});
   args.insert(args.end(), extra.begin(), extra.end());
-  process_ = std::make_unique<Process>(HUSH_RELAY_BINARY, args);
+  if (launcher.empty()) {
+    process_ = std::make_unique<Process>(HUSH_RELAY_BINARY, args);
+  } else {
+    std::vector<std::string> all(launcher.begin() + 1, launcher.end());
+    all.push_back(HUSH_RELAY_BINARY);
+    all.insert(all.end(), args.begin(), args.end());
+    process_ = std::make_unique<Process>(launcher.front(), all);
+  }
   // Ready when it answers a Binding request.
   UdpSocket probe(v6 ? "::1" : "127.0.0.1");
   if (await_binding(probe, endpoint_, nullptr, 100)) return;

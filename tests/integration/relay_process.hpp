@@ -35,6 +35,7 @@ class Process {
   // as soon as its workers run, which can be before it has printed what follows "started".
   bool await_output(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(3)) const;
   long rss_kib() const;
+  double cpu_seconds() const;  // user and system time so far (/proc/PID/stat)
 
  private:
   pid_t pid_ = -1;
@@ -76,10 +77,12 @@ HttpResponse http_request(std::uint16_t port, const std::string& path, const std
 // The value of one sample (name with its labels, as exposed) from /metrics; -1 if absent.
 double metric(std::uint16_t port, const std::string& sample);
 
-// hush-relay on 127.0.0.1:port with a secret file and loopback peers allowed.
+// hush-relay on 127.0.0.1:port with a secret file and loopback peers allowed. `launcher`, if
+// given, runs it (e.g. {"/usr/bin/prlimit", "--nofile=128:128"}).
 class Relay {
  public:
-  explicit Relay(std::vector<std::string> extra_args = {}, std::string listen_ip = "127.0.0.1");
+  explicit Relay(std::vector<std::string> extra_args = {}, std::string listen_ip = "127.0.0.1",
+                 std::vector<std::string> launcher = {});
   std::uint16_t port = 0;
   std::string secret = "integration-secret";
   std::string secret_file;
