@@ -268,6 +268,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
       }
       std::vector<IpAddress> addresses;
       for (const auto& ep : listen) addresses.push_back(ep.ip);
+      if (c.other_address) addresses.push_back(c.other_address->ip);
       if (c.relay_v4) addresses.push_back(*c.relay_v4);
       if (c.relay_v6) addresses.push_back(*c.relay_v6);
       auto opened = fastpath::BpfKernelPath::open(ko, addresses);
@@ -292,6 +293,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     wc.udp_gso = c.udp_gso;
     wc.listen = listen;
     wc.tls_listen = c.tls_listen;
+    wc.other_address = c.other_address;
     wc.streams = stream_options(c);
     wc.relay = net::RelayPortsConfig{c.relay_v4, c.relay_v6, c.relay_port_min, c.relay_port_max, i, c.threads};
     wc.server = c.server;
@@ -302,7 +304,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
                               tcp_connections},
           tls, dtls));
     } catch (const std::exception& e) {
-      std::cerr << "hush-relay: --listen: " << e.what() << "\n";
+      const std::string what = e.what();  // names its option, or is about a --listen address
+      std::cerr << "hush-relay: " << (what.rfind("--", 0) == 0 ? "" : "--listen: ") << what << "\n";
       return 2;
     }
   }
@@ -346,7 +349,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
 
   log::info("hush-relay started: " + std::to_string(c.threads) + " workers, " + std::to_string(listen.size()) +
  " UDP/TCP listen addresses, " + std::to_string(c.tls_listen.size()) +
-            " TLS/DTLS" + (http ? ", metrics on" : "") + (api_http ? ", credential API on" : ""));
+            " TLS/DTLS" + (c.other_address ? ", RFC 5780 NAT discovery on" : "") + (http ? ", metrics on" : "") +
+            (api_http ? ", credential API on" : ""));
   if (!kernel_note.empty()) log::info(kernel_note);
   if (c.padding_udp)
     log::info(c.padding_mode != 0 ? "--padding-udp: ChannelData to UDP clients padded (" + c.padding +

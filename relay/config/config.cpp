@@ -44,6 +44,7 @@ std::vector<policy::Cidr> cidrs(const std::string& option, const std::vector<std
 struct Raw {
   std::vector<std::string> listen{"127.0.0.1:3478"};
   std::vector<std::string> tls_listen;
+  std::string other_address;
   std::string cert;
   std::string key;
   std::string max_connections = "20000";
@@ -95,6 +96,9 @@ struct Raw {
 void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--listen", r.listen, "UDP address to serve STUN/TURN on, IP:PORT or [IPv6]:PORT (repeatable)")
       ->capture_default_str();
+  app.add_option("--other-address", r.other_address,
+                 "RFC 5780 NAT behaviour discovery: a second IP:PORT of this host (another IP and another port "
+                 "than the first --listen address of its family); UDP listeners are added on the four combinations");
   app.add_option("--tls-listen", r.tls_listen, "Address for TURN over TLS (TCP) and DTLS (UDP), IP:PORT (repeatable; needs --cert and --key)");
   app.add_option("--cert", r.cert, "PEM certificate chain for TLS and DTLS (re-read on SIGHUP)");
   app.add_option("--key", r.key, "PEM private key for TLS and DTLS (re-read on SIGHUP)");
@@ -207,6 +211,17 @@ Config validate(const Raw& r, const std::string& config_file) {
       if (l.port == ep->port && (l.ip == ep->ip || l.ip.is_unspecified() || ep->ip.is_unspecified()))
         throw Invalid{"--tls-listen", "port " + std::to_string(ep->port) + " is taken by --listen (TCP)"};
     c.tls_listen.push_back(*ep);
+  }
+  if (!r.other_address.empty()) {
+    auto ep = Endpoint::parse(r.other_address);
+    if (!ep || ep->port == 0 || ep->ip.is_unspecified())
+      throw Invalid{"--other-address", "expected a specific IP:PORT or [IPv6]:PORT, got '" + r.other_address + "'"};
+    bool paired = false;
+    for (const auto& l : c.listen)
+      paired |= l.ip.is_v4() == ep->ip.is_v4() && l.port != ep->port && (l.ip.is_unspecified() || l.ip != ep->ip);
+    if (!paired)
+      throw Invalid{"--other-address", "needs a --listen address of the same family with another IP and another port"};
+    c.other_address = *ep;
   }
   if (!c.tls_listen.empty() && (r.cert.empty() || r.key.empty()))
     throw Invalid{r.cert.empty() ? "--cert" : "--key", "required with --tls-listen"};
@@ -378,6 +393,7 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.metrics != b.metrics) changed.push_back("--metrics");
   if (a.api != b.api) changed.push_back("--api");
   if (a.tls_listen != b.tls_listen) changed.push_back("--tls-listen");
+  if (a.other_address != b.other_address) changed.push_back("--other-address");
   if (a.padding != b.padding) changed.push_back("--padding");
   if (a.server.smoothing != b.server.smoothing) changed.push_back("--smoothing");
   if (a.server.cover != b.server.cover) changed.push_back("--cover");

@@ -26,6 +26,34 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 
 namespace {
+
+// RFC 5780: the UDP listeners with the four of --other-address added where `listen` lacks
+// them, and their indexes in `server`.
+std::vector<Endpoint> nat_listeners(const std::vector<Endpoint>& listen, const std::optional<Endpoint>& other,
+                                    turn::ServerOptions& server) {
+  std::vector<Endpoint> udp = listen;
+  if (!other) return udp;
+  const Endpoint* primary = nullptr;
+  for (const auto& ep : listen)
+    if (ep.ip.is_v4() == other->ip.is_v4() && ep.ip != other->ip && ep.port != other->port && !ep.ip.is_unspecified()) {
+      primary = &ep;
+      break;
+    }
+  if (primary == nullptr)
+    throw std::runtime_error("--other-address " + other->to_string() +
+                             ": no listen address of its family with another IP and port to pair it with");
+  std::array<std::array<turn::ServerOptions::NatListener, 2>, 2> four{};
+  for (int i = 0; i < 2; ++i)
+    for (int p = 0; p < 2; ++p) {
+      const Endpoint ep{i == 0 ? primary->ip : other->ip, p == 0 ? primary->port : other->port};
+      std::size_t index = 0;
+      while (index < udp.size() && udp[index] != ep) ++index;
+      if (index == udp.size()) udp.push_back(ep);
+      four[i][p] = turn::ServerOptions::NatListener{static_cast<std::uint16_t>(index), ep};
+    }
+  server.nat_listeners = four;
+  return udp;
+}
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::size_t kSlotSize = turn::kPeerHeadroom + kMaxDatagram + 64;
 constexpr auto kTick = std::chrono::milliseconds(250);
@@ -81,13 +109,16 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   relay_events_.assign(relay_epoll_);  // closed with it
   ports_ = std::make_unique<RelayPorts>(
       config_.relay, shared.ports_in_use, [this](int fd) { return relay_opened(fd); }, [this](int fd) { relay_closed(fd); });
+  const std::vector<Endpoint> udp_listen = nat_listeners(config_.listen, config_.other_address, config_.server);
   server_ = std::make_unique<turn::Server>(config_.server, std::move(snapshot), *ports_, &shared.live_ports,
                                            &shared.quota, &shared.reservations);
   server_->set_event_sink(&events_);
-  if (config_.kernel != nullptr) server_->set_kernel_path(config_.kernel, config_.listen);  // UDP listener order
-  for (const auto& ep : config_.listen) {
+  if (config_.kernel != nullptr) server_->set_kernel_path(config_.kernel, udp_listen);  // UDP listener order
+  for (const auto& ep : udp_listen) {
     auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
-    if (!fd) throw std::runtime_error("cannot listen on " + ep.to_string() + ": " + fd.error());
+    if (!fd)
+      throw std::runtime_error(std::string(listeners_.size() < config_.listen.size() ? "" : "--other-address: ") +
+                               "cannot listen on " + ep.to_string() + ": " + fd.error());
     listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
   }
   udp_listeners_ = listeners_.size();

@@ -53,6 +53,7 @@ void Server::set_options(const ServerOptions& o) {
   options_.external_ip_v6 = fixed.external_ip_v6;
   options_.smoothing = fixed.smoothing;  // the worker's timer follows the value it started with
   options_.cover = fixed.cover;
+  options_.nat_listeners = fixed.nat_listeners;  // the listeners are opened once
   if (rate_changed) unauth_limiter_ = policy::PrefixRateLimiter(options_.unauth_rate, options_.unauth_burst);
   if (kernel_ != nullptr && options_.bandwidth_cap != 0)  // the kernel does not count bytes
     for (auto& [tuple, a] : allocations_) sync_kernel(*a, TimePoint{});
@@ -258,17 +259,53 @@ void Server::auth_failed(const Request& r, AuthFail why) {
 
 void Server::handle_binding(const Request& r, Outbox& out) {
   ++counters_.binding_requests;
+  // RFC 5780: where this listener sits among the four, if it is one of them.
+  const ServerOptions::NatListener* here = nullptr;
+  int ip = 0, port = 0;
+  if (options_.nat_listeners)
+    for (int i = 0; i < 2; ++i)
+      for (int p = 0; p < 2; ++p)
+        if ((*options_.nat_listeners)[i][p].index == r.tuple.listener) {
+          here = &(*options_.nat_listeners)[i][p];
+          ip = i;
+          port = p;
+        }
   std::uint16_t unknown[8];
-  if (std::size_t n = r.msg.unknown_required(known_request_attribute, unknown, 8))
+  const auto known = here != nullptr ? +[](std::uint16_t t) { return t == attr::change_request || known_request_attribute(t); }
+                                     : +[](std::uint16_t t) { return known_request_attribute(t); };
+  if (std::size_t n = r.msg.unknown_required(known, unknown, 8))
     return reply_unauthenticated(r, stun::error::unknown_attribute, out, false, {unknown, n});
+  const ServerOptions::NatListener* from = here;
+  const Endpoint* other = nullptr;
+  if (here != nullptr) {
+    if (r.msg.has(attr::change_request)) {
+      const auto flags = r.msg.find_u32(attr::change_request);
+      if (!flags) return reply_unauthenticated(r, stun::error::bad_request, out, false);
+      from = &(*options_.nat_listeners)[ip ^ ((*flags & 0x4) != 0)][port ^ ((*flags & 0x2) != 0)];
+    }
+    other = &(*options_.nat_listeners)[ip ^ 1][port ^ 1].address;
+  }
   if (!unauth_limiter_.allow(r.tuple.client.ip, r.now.mono_ns())) return counters_.drop(Drop::rate_limited);
-  stun::MessageBuilder b(out.scratch(), Method::binding, Class::success, r.msg.transaction_id_ptr());
-  b.add_xor_address(attr::xor_mapped_address, r.tuple.client);
-  if (!options_.software.empty()) b.add_text(attr::software, options_.software);
-  if (r.msg.has_fingerprint()) b.add_fingerprint();
-  auto msg = b.finish();
-  if (!msg || !fits_amplification_bound(r, msg->size())) return;
-  emit(r, out.commit(msg->size()), out);
+  // The RFC 5780 attributes go as far as the amplification bound allows: MAPPED-ADDRESS (for
+  // ALG detection) first to go, then RESPONSE-ORIGIN and OTHER-ADDRESS; a bare 20-byte request
+  // has room for those two.
+  for (int extras = here != nullptr ? 2 : 0; extras >= 0; --extras) {
+    stun::MessageBuilder b(out.scratch(), Method::binding, Class::success, r.msg.transaction_id_ptr());
+    b.add_xor_address(attr::xor_mapped_address, r.tuple.client);
+    if (extras >= 2) b.add_address(attr::mapped_address, r.tuple.client);
+    if (extras >= 1) b.add_address(attr::response_origin, from->address).add_address(attr::other_address, *other);
+    if (!options_.software.empty()) b.add_text(attr::software, options_.software);
+    if (r.msg.has_fingerprint()) b.add_fingerprint();
+    auto msg = b.finish();
+    if (!msg) return;
+    if (extras > 0 && msg->size() > 3 * r.msg.raw().size()) continue;
+    if (!fits_amplification_bound(r, msg->size())) return;
+    const Bytes answer = out.commit(msg->size());
+    if (!out.send(Transmit{Transmit::Via::listener, from != nullptr ? from->index : r.tuple.listener, r.tuple.client,
+                           answer.data(), static_cast<std::uint32_t>(answer.size())}))
+      counters_.drop(Drop::outbox_full);
+    return;
+  }
 }
 
 bool Server::fits_amplification_bound(const Request& r, std::size_t response_size) {

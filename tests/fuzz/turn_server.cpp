@@ -109,6 +109,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       turn::Snapshot{auth::Authenticator("hush", auth::SecretSet({"s"}), nonces), policy::PeerPolicy(pc, nullptr)});
   turn::ServerOptions options;
   options.relay_v6 = true;
+  // RFC 5780 on: the UDP listener 0 is one of the four, so CHANGE-REQUEST is fuzzed too.
+  using Nat = turn::ServerOptions::NatListener;
+  options.nat_listeners = std::array<std::array<Nat, 2>, 2>{
+      std::array<Nat, 2>{Nat{0, *Endpoint::parse("203.0.113.1:3478")}, Nat{1, *Endpoint::parse("203.0.113.1:3479")}},
+      std::array<Nat, 2>{Nat{2, *Endpoint::parse("203.0.113.2:3478")}, Nat{3, *Endpoint::parse("203.0.113.2:3479")}}};
   if (size > 0 && (data[0] & 0x80)) {  // the first op's top bit: --smoothing 20ms --cover
     options.smoothing = std::chrono::milliseconds(20);
     options.cover = true;

@@ -54,6 +54,11 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--kernel-fastpath maybe", "--kernel-fastpath"},
       {"--kernel-fastpath-entries 0", "--kernel-fastpath-entries"},
       {"--udp-gso maybe", "--udp-gso"},
+      {"--other-address nonsense", "--other-address"},
+      {"--other-address 127.0.0.1:3479", "--other-address"},   // the listen address's own IP
+      {"--other-address 127.0.0.2:3478", "--other-address"},   // and port
+      {"--other-address [::1]:3479", "--other-address"},       // no IPv6 --listen to pair with
+      {"--other-address 192.0.2.99:3479", "--other-address"},  // not an address of this host
   };
   for (const auto& [args, option] : cases) {
     auto r = relay(args);

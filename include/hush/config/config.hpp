@@ -19,6 +19,7 @@ namespace hush::config {
 struct Config {
   std::vector<Endpoint> listen;       // UDP and TCP
   std::vector<Endpoint> tls_listen;   // TURN over TLS
+  std::optional<Endpoint> other_address;  // RFC 5780 NAT behaviour discovery
   std::string cert_file;
   std::string key_file;
   std::size_t max_connections = 20000;

@@ -31,6 +31,9 @@ namespace hush::net {
 struct WorkerConfig {
   std::vector<Endpoint> listen;      // UDP and TCP
   std::vector<Endpoint> tls_listen;  // TLS, and DTLS on the same addresses' UDP side
+  // RFC 5780 (--other-address): with the first listen address of its family whose IP differs,
+  // it spans four UDP listeners (IPs x ports); those not in `listen` are opened for UDP only.
+  std::optional<Endpoint> other_address;
   StreamOptions streams;
   RelayPortsConfig relay;
   turn::ServerOptions server;

@@ -41,6 +41,7 @@ constexpr Class class_of(std::uint16_t type) {
 
 namespace attr {
 inline constexpr std::uint16_t mapped_address = 0x0001;
+inline constexpr std::uint16_t change_request = 0x0003;  // RFC 5780
 inline constexpr std::uint16_t username = 0x0006;
 inline constexpr std::uint16_t message_integrity = 0x0008;
 inline constexpr std::uint16_t error_code = 0x0009;

@@ -64,6 +64,16 @@ struct ServerOptions {
   // channel the client has not bound (which clients discard, RFC 8656 §12.6) at every tick that
   // has no media, the size of the last media message, from its creation to its end.
   bool cover = false;
+  // RFC 5780 NAT behaviour discovery (--other-address): the four UDP listeners on {primary
+  // IP, other IP} x {primary port, other port}, as nat_listeners[ip][port] with 0 for primary
+  // and 1 for other. A Binding request on one of them is answered with RESPONSE-ORIGIN,
+  // OTHER-ADDRESS and MAPPED-ADDRESS, from the listener its CHANGE-REQUEST asks for. Unset,
+  // or on any other listener, CHANGE-REQUEST gets 420 (Unknown Attribute).
+  struct NatListener {
+    std::uint16_t index = 0;  // the UDP listener's index
+    Endpoint address;
+  };
+  std::optional<std::array<std::array<NatListener, 2>, 2>> nat_listeners;
 };
 
 // The caller guarantees this much writable room before a peer payload, and 4 bytes after it,
