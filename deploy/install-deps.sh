@@ -6,8 +6,9 @@ profile=${1:-run}
 # libbpf-dev, bpftool and clang build the kernel fast path (--kernel-fastpath); without them it is left out.
 packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev prometheus-cpp-dev libnice-dev libbpf-dev bpftool clang)
 if [ "$profile" = test ]; then
-  # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/.
-  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev)
+  # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/;
+  # stun-client is an RFC 3489 NAT classifier, a client for the classic Binding tests.
+  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 util-linux curl iproute2 ethtool)
 fi

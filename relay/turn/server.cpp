@@ -147,34 +147,85 @@ void Server::on_client_datagram(const Now& now, std::uint16_t listener, const En
   handle_stun(now, t, *m, out);
 }
 
+const ServerOptions::NatListener* Server::nat_at(std::uint16_t listener, int& ip, int& port) const {
+  if (!options_.nat_listeners) return nullptr;
+  for (int i = 0; i < 2; ++i)
+    for (int p = 0; p < 2; ++p)
+      if ((*options_.nat_listeners)[i][p].index == listener) {
+        ip = i;
+        port = p;
+        return &(*options_.nat_listeners)[i][p];
+      }
+  return nullptr;
+}
+
 // RFC 8489 §11.2: a Binding request without the magic cookie comes from an RFC 3489 client
 // (libnice's STUN usage sends these). It gets MAPPED-ADDRESS, not XOR-MAPPED-ADDRESS, and
-// its 16-byte transaction id back; everything else without the cookie is dropped.
+// its 16-byte transaction id back; everything else without the cookie is dropped. RFC 3489
+// NAT classifiers (pystun and the like) add CHANGE-REQUEST: on the four listeners of
+// --other-address it is honoured, with SOURCE-ADDRESS and CHANGED-ADDRESS as RFC 3489 §11.2
+// has them; anywhere else a change it asks for gets 420, because an answer from the same
+// address would tell the client its NAT lets everything in.
 void Server::handle_classic_binding(const Now& now, const FiveTuple& t, Bytes d, Outbox& out) {
   const std::size_t length = load_u16(d.data() + 2);
   if (load_u16(d.data()) != stun::message_type(Method::binding, Class::request) || length % 4 != 0 ||
       stun::kHeaderSize + length != d.size())
     return counters_.drop(Drop::malformed);
+  std::uint32_t change = 0;
+  for (std::size_t at = stun::kHeaderSize; at < d.size();) {
+    if (d.size() - at < 4) return counters_.drop(Drop::malformed);
+    const std::size_t len = load_u16(d.data() + at + 2);
+    if (len > d.size() - at - 4) return counters_.drop(Drop::malformed);
+    if (load_u16(d.data() + at) == attr::change_request && len == 4) change = load_u32(d.data() + at + 4) & 0x6;
+    at += 4 + ((len + 3) & ~std::size_t{3});
+  }
   ++counters_.binding_requests;
   if (!unauth_limiter_.allow(t.client.ip, now.mono_ns())) return counters_.drop(Drop::rate_limited);
+  int ip = 0, port = 0;
+  const ServerOptions::NatListener* here = nat_at(t.listener, ip, port);
   MutableBytes buf = out.scratch();
-  const std::size_t addr_len = 4 + t.client.ip.size();
-  const std::size_t total = stun::kHeaderSize + 4 + addr_len;
-  if (buf.size() < total) return;
   std::byte* p = buf.data();
-  store_u16(p, stun::message_type(Method::binding, Class::success));
-  store_u16(p + 2, static_cast<std::uint16_t>(4 + addr_len));
+  if (buf.size() < stun::kHeaderSize + 3 * (4 + 4 + 16)) return;
   std::memcpy(p + 4, d.data() + 4, 16);  // the whole RFC 3489 transaction id
-  store_u16(p + 20, attr::mapped_address);
-  store_u16(p + 22, static_cast<std::uint16_t>(addr_len));
-  p[24] = std::byte{0};
-  p[25] = std::byte{t.client.ip.is_v4() ? stun::kFamilyIpv4 : stun::kFamilyIpv6};
-  store_u16(p + 26, t.client.port);
-  std::memcpy(p + 28, t.client.ip.data(), t.client.ip.size());
+  std::size_t total = stun::kHeaderSize;
+  auto put_address = [&](std::uint16_t type, const Endpoint& ep) {
+    std::byte* a = p + total;
+    store_u16(a, type);
+    store_u16(a + 2, static_cast<std::uint16_t>(4 + ep.ip.size()));
+    a[4] = std::byte{0};
+    a[5] = std::byte{ep.ip.is_v4() ? stun::kFamilyIpv4 : stun::kFamilyIpv6};
+    store_u16(a + 6, ep.port);
+    std::memcpy(a + 8, ep.ip.data(), ep.ip.size());
+    total += 8 + ep.ip.size();
+  };
+  std::uint16_t via = t.listener;
+  if (change != 0 && here == nullptr) {
+    store_u16(p, stun::message_type(Method::binding, Class::error));
+    const std::byte error[8] = {std::byte{0}, std::byte{0}, std::byte{4}, std::byte{20},
+                                std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0}};
+    store_u16(p + total, attr::error_code);
+    store_u16(p + total + 2, 4);
+    std::memcpy(p + total + 4, error, 4);
+    store_u16(p + total + 8, attr::unknown_attributes);
+    store_u16(p + total + 10, 4);  // RFC 3489 pads the list by repeating an attribute
+    store_u16(p + total + 12, attr::change_request);
+    store_u16(p + total + 14, attr::change_request);
+    total += 16;
+  } else {
+    store_u16(p, stun::message_type(Method::binding, Class::success));
+    put_address(attr::mapped_address, t.client);
+    if (here != nullptr) {
+      const auto& four = *options_.nat_listeners;
+      const auto& from = four[ip ^ ((change & 0x4) != 0)][port ^ ((change & 0x2) != 0)];
+      via = from.index;
+      put_address(attr::source_address, from.address);
+      put_address(attr::changed_address, four[ip ^ 1][port ^ 1].address);
+    }
+  }
+  store_u16(p + 2, static_cast<std::uint16_t>(total - stun::kHeaderSize));
   if (total > 3 * d.size()) return counters_.drop(Drop::amplification);
   const Bytes answer = out.commit(total);
-  if (!out.send(Transmit{Transmit::Via::listener, t.listener, t.client, answer.data(),
-                         static_cast<std::uint32_t>(answer.size())}))
+  if (!out.send(Transmit{Transmit::Via::listener, via, t.client, answer.data(), static_cast<std::uint32_t>(answer.size())}))
     counters_.drop(Drop::outbox_full);
 }
 
@@ -259,17 +310,8 @@ void Server::auth_failed(const Request& r, AuthFail why) {
 
 void Server::handle_binding(const Request& r, Outbox& out) {
   ++counters_.binding_requests;
-  // RFC 5780: where this listener sits among the four, if it is one of them.
-  const ServerOptions::NatListener* here = nullptr;
   int ip = 0, port = 0;
-  if (options_.nat_listeners)
-    for (int i = 0; i < 2; ++i)
-      for (int p = 0; p < 2; ++p)
-        if ((*options_.nat_listeners)[i][p].index == r.tuple.listener) {
-          here = &(*options_.nat_listeners)[i][p];
-          ip = i;
-          port = p;
-        }
+  const ServerOptions::NatListener* here = nat_at(r.tuple.listener, ip, port);
   std::uint16_t unknown[8];
   const auto known = here != nullptr ? +[](std::uint16_t t) { return t == attr::change_request || known_request_attribute(t); }
                                      : +[](std::uint16_t t) { return known_request_attribute(t); };

@@ -98,6 +98,27 @@ TEST(NatDiscovery, TurnutilsNatdiscoveryFindsEndpointIndependentMappingAndFilter
   EXPECT_EQ(p.output.find("NAT with"), std::string::npos) << p.output;
 }
 
+// The RFC 3489 side, judged by Debian's stun-client (Vovida's classic NAT classifier): with
+// --other-address its change requests are answered from the other addresses, with
+// SOURCE-ADDRESS and CHANGED-ADDRESS, and its test to the changed address gets through; without,
+// the change requests get 420 rather than an answer from the same address.
+TEST(NatDiscovery, Rfc3489StunClientGetsChangedAnswersOr420) {
+  const std::uint16_t other_port = free_udp_port();
+  Relay relay({"--other-address", "127.0.0.2:" + std::to_string(other_port)});
+  auto r = run_command("timeout 30 stun 127.0.0.1:" + std::to_string(relay.port) + " -v");
+  EXPECT_NE(r.output.find("SourceAddress = 127.0.0.2:"), std::string::npos) << r.output;  // answers from the other IP
+  EXPECT_NE(r.output.find("ChangedAddress = 127.0.0.2:" + std::to_string(other_port)), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("test I(2) = 1"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("ErrorCode"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Primary: Open"), std::string::npos) << r.output;  // loopback: no NAT
+
+  Relay plain;
+  auto p = run_command("timeout 30 stun 127.0.0.1:" + std::to_string(plain.port) + " -v");
+  EXPECT_NE(p.output.find("ErrorCode = 4 20"), std::string::npos) << p.output;
+  EXPECT_EQ(p.output.find("SourceAddress"), std::string::npos) << p.output;
+  EXPECT_NE(p.output.find("test I(2) = 0"), std::string::npos) << p.output;
+}
+
 TEST(DualStack, Ipv6AndDualAllocationsRelayOverRealSockets) {
   Relay relay({"--relay-ip", "127.0.0.1", "--relay-ip", "::1"});
   auto user = relay.credential_username();

@@ -41,7 +41,9 @@ constexpr Class class_of(std::uint16_t type) {
 
 namespace attr {
 inline constexpr std::uint16_t mapped_address = 0x0001;
-inline constexpr std::uint16_t change_request = 0x0003;  // RFC 5780
+inline constexpr std::uint16_t change_request = 0x0003;  // RFC 5780 (and RFC 3489)
+inline constexpr std::uint16_t source_address = 0x0004;  // RFC 3489 only
+inline constexpr std::uint16_t changed_address = 0x0005;  // RFC 3489 only
 inline constexpr std::uint16_t username = 0x0006;
 inline constexpr std::uint16_t message_integrity = 0x0008;
 inline constexpr std::uint16_t error_code = 0x0009;

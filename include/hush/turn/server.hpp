@@ -150,6 +150,9 @@ class Server {
   void handle_stun(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out);
   void handle_binding(const Request& r, Outbox& out);
   void handle_classic_binding(const Now& now, const FiveTuple& t, Bytes d, Outbox& out);
+  // RFC 5780: listener `listener` among the four of --other-address (nullptr if it is not),
+  // with its place there (0: primary, 1: other).
+  const ServerOptions::NatListener* nat_at(std::uint16_t listener, int& ip, int& port) const;
   void handle_allocate(const Request& r, Outbox& out);
   void handle_refresh(const Request& r, Allocation& a, Outbox& out);
   void handle_create_permission(const Request& r, Allocation& a, Outbox& out);

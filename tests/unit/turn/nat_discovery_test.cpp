@@ -117,3 +117,70 @@ TEST_F(TurnFixture, WithoutOtherAddressChangeRequestGets420AndBindingStaysPlain)
   EXPECT_FALSE(plain[0].msg()->has(attr::other_address));
   EXPECT_FALSE(plain[0].msg()->has(attr::mapped_address));
 }
+
+namespace {
+
+// An RFC 3489 Binding request (no magic cookie) with CHANGE-REQUEST `flags` (none if negative).
+std::vector<std::byte> classic_binding(int flags) {
+  std::vector<std::byte> req(flags >= 0 ? 28 : 20);
+  store_u16(req.data(), 0x0001);
+  store_u16(req.data() + 2, static_cast<std::uint16_t>(req.size() - 20));
+  for (std::size_t i = 4; i < 20; ++i) req[i] = std::byte{static_cast<std::uint8_t>(0xA0 + i)};
+  if (flags >= 0) {
+    store_u16(req.data() + 20, attr::change_request);
+    store_u16(req.data() + 22, 4);
+    store_u32(req.data() + 24, static_cast<std::uint32_t>(flags));
+  }
+  return req;
+}
+
+// The value of attribute `type` in an RFC 3489 message (MessageView wants the cookie).
+std::optional<Bytes> classic_find(const std::vector<std::byte>& m, std::uint16_t type) {
+  for (std::size_t at = 20; at + 4 <= m.size();) {
+    const std::size_t len = load_u16(m.data() + at + 2);
+    if (load_u16(m.data() + at) == type) return Bytes{m.data() + at + 4, len};
+    at += 4 + ((len + 3) & ~std::size_t{3});
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_F(NatDiscovery, Rfc3489ChangeRequestIsHonouredWithSourceAndChangedAddress) {
+  listener = 1;
+  const auto req = classic_binding(0x4);  // change IP
+  auto r = deliver(req);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].where.socket, 3);  // A2:P1
+  const auto& a = r[0].bytes;
+  EXPECT_EQ(load_u16(a.data()), 0x0101);
+  EXPECT_TRUE(std::equal(a.begin() + 4, a.begin() + 20, req.begin() + 4));  // its 16-byte id
+  EXPECT_EQ(plain_address(*classic_find(a, attr::mapped_address)), client);
+  EXPECT_EQ(plain_address(*classic_find(a, attr::source_address)), kA2P1);
+  EXPECT_EQ(plain_address(*classic_find(a, attr::changed_address)), kA2P2);
+  EXPECT_LE(a.size(), 3 * req.size());
+  // A bare one from the other corner: still within three times its 20 bytes.
+  listener = 4;
+  auto bare = deliver(classic_binding(-1));
+  ASSERT_EQ(bare.size(), 1u);
+  EXPECT_EQ(bare[0].where.socket, 4);
+  EXPECT_EQ(plain_address(*classic_find(bare[0].bytes, attr::changed_address)), kA1P1);
+  EXPECT_LE(bare[0].bytes.size(), 60u);
+}
+
+TEST_F(TurnFixture, Rfc3489ChangeRequestWithoutOtherAddressGets420NotAnAnswerFromTheSameAddress) {
+  auto r = deliver(classic_binding(0x6));
+  ASSERT_EQ(r.size(), 1u);
+  const auto& a = r[0].bytes;
+  EXPECT_EQ(load_u16(a.data()), 0x0111);  // Binding error response
+  auto e = classic_find(a, attr::error_code);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::to_integer<int>((*e)[2]) * 100 + std::to_integer<int>((*e)[3]), 420);
+  EXPECT_EQ(load_u16(classic_find(a, attr::unknown_attributes)->data()), attr::change_request);
+  // No change asked (test I of RFC 3489's classifier): answered as ever.
+  auto plain = deliver(classic_binding(0));
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(load_u16(plain[0].bytes.data()), 0x0101);
+  EXPECT_EQ(plain_address(*classic_find(plain[0].bytes, attr::mapped_address)), client);
+  EXPECT_FALSE(classic_find(plain[0].bytes, attr::changed_address));
+}
