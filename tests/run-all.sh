@@ -18,12 +18,15 @@ ctest --test-dir build --no-tests=error --output-on-failure -j "$jobs"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build, unit and integration tests"
 # -O1 and no load generator keep this stage's build short (CI has 30 minutes on 2 cores); the
-# one test that only waits out a 60 s lifetime runs in the Release stage alone.
+# one test that only waits out a 60 s lifetime runs in the Release stage alone, and so does the
+# one that runs the relay out of file descriptors: the sanitizers' runtime needs descriptors of
+# its own (UBSan's vptr check probes memory through a pipe), so at the limit it reports a
+# valid object as having an invalid vptr.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DHUSH_WERROR=ON -DHUSH_TESTS=ON -DHUSH_SANITIZE=ON -DHUSH_LOADTEST=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --no-tests=error --output-on-failure -j "$jobs" -E KernelFastpath.AnExpiredAllocation
+  ctest --test-dir build-asan --no-tests=error --output-on-failure -j "$jobs" -E 'KernelFastpath.AnExpiredAllocation|BadInput.RunningOutOfDescriptors'
 
 echo "== libFuzzer, ${fuzz_seconds}s per target"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUSH_FUZZ=ON \
