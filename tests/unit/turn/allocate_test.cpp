@@ -5,6 +5,25 @@ using namespace hush;
 using hush::test::TurnFixture;
 namespace attr = stun::attr;
 
+namespace {
+
+// Allocate with EVEN-PORT and its R bit: an even port, and the next one reserved for a token.
+void even_port_reserving_next(stun::MessageBuilder& b) {
+  test::udp_transport()(b);
+  const std::byte even[1] = {std::byte{0x80}};
+  b.add(attr::even_port, even);
+}
+
+// Allocate redeeming a RESERVATION-TOKEN.
+std::function<void(stun::MessageBuilder&)> with_token(const std::vector<std::byte>& token) {
+  return [token](stun::MessageBuilder& b) {
+    test::udp_transport()(b);
+    b.add(attr::reservation_token, token);
+  };
+}
+
+}  // namespace
+
 TEST_F(TurnFixture, BindingAnswersTheMappedAddressWithinThreeTimesTheRequest) {
   auto req = test::build(stun::Method::binding, stun::Class::request, test::random_tid(), {});
   auto r = deliver(req);
@@ -216,11 +235,7 @@ TEST_F(TurnFixture, AllocationExpiresAndFreesItsPort) {
 }
 
 TEST_F(TurnFixture, EvenPortReservationIsRedeemedByToken) {
-  auto r = request(stun::Method::allocate, [](auto& b) {
-    test::udp_transport()(b);
-    const std::byte even[1] = {std::byte{0x80}};
-    b.add(attr::even_port, even);
-  });
+  auto r = request(stun::Method::allocate, even_port_reserving_next);
   ASSERT_EQ(r.error_code(), 0);
   auto m = r.msg();
   auto relayed = stun::decode_xor_address(*m->find(attr::xor_relayed_address), m->transaction_id_ptr());
@@ -228,51 +243,34 @@ TEST_F(TurnFixture, EvenPortReservationIsRedeemedByToken) {
   auto token = *m->find(attr::reservation_token);
   std::vector<std::byte> tok(token.begin(), token.end());
   auto other = *Endpoint::parse("192.0.2.1:40002");
-  auto r2 = request(stun::Method::allocate, [&](auto& b) {
-    test::udp_transport()(b);
-    b.add(attr::reservation_token, tok);
-  }, other);
+  auto r2 = request(stun::Method::allocate, with_token(tok), other);
   ASSERT_EQ(r2.error_code(), 0);
   auto m2 = r2.msg();
   EXPECT_EQ(stun::decode_xor_address(*m2->find(attr::xor_relayed_address), m2->transaction_id_ptr())->port,
             relayed->port + 1);
   // A token works once.
   auto third = *Endpoint::parse("192.0.2.1:40003");
-  EXPECT_EQ(request(stun::Method::allocate, [&](auto& b) {
-              test::udp_transport()(b);
-              b.add(attr::reservation_token, tok);
-            }, third).error_code(),
+  EXPECT_EQ(request(stun::Method::allocate, with_token(tok), third).error_code(),
             508);
 }
 
 // A worker that cannot watch one more socket (its epoll set full) closes the reserved one: the
 // client is refused with 508 and nothing is left open for the token.
 TEST_F(TurnFixture, AReservedSocketThatCannotBeWatchedGives508AndIsClosed) {
-  auto r = request(stun::Method::allocate, [](auto& b) {
-    test::udp_transport()(b);
-    const std::byte even[1] = {std::byte{0x80}};
-    b.add(attr::even_port, even);
-  });
+  auto r = request(stun::Method::allocate, even_port_reserving_next);
   ASSERT_EQ(r.error_code(), 0);
   auto token = *r.msg()->find(attr::reservation_token);
   std::vector<std::byte> tok(token.begin(), token.end());
   ASSERT_EQ(ports.open_sockets.size(), 2u);
   ports.refuse_adopt = true;
-  EXPECT_EQ(request(stun::Method::allocate, [&](auto& b) {
-              test::udp_transport()(b);
-              b.add(attr::reservation_token, tok);
-            }, *Endpoint::parse("192.0.2.1:40002")).error_code(),
+  EXPECT_EQ(request(stun::Method::allocate, with_token(tok), *Endpoint::parse("192.0.2.1:40002")).error_code(),
             508);
   EXPECT_EQ(ports.open_sockets.size(), 1u);  // the first allocation's socket only
   EXPECT_EQ(server->allocation_count(), 1u);
 }
 
 TEST_F(TurnFixture, UnclaimedReservationIsReleased) {
-  request(stun::Method::allocate, [](auto& b) {
-    test::udp_transport()(b);
-    const std::byte even[1] = {std::byte{0x80}};
-    b.add(attr::even_port, even);
-  });
+  request(stun::Method::allocate, even_port_reserving_next);
   EXPECT_EQ(ports.open_sockets.size(), 2u);
   advance(std::chrono::seconds(31));
   EXPECT_EQ(ports.open_sockets.size(), 1u);
