@@ -41,7 +41,8 @@ RelayPorts::Step RelayPorts::bind_port(Family family, std::uint16_t port, bool d
                                        std::optional<turn::RelaySocket>& out) {
   const auto& ip = family == Family::v4 ? config_.relay_v4 : config_.relay_v6;
   if (!ip) return Step::stop;
-  auto fd = open_udp(Endpoint{*ip, port}, UdpOptions{false, df, 0, 0});
+  // ICMP errors about datagrams to peers are passed to the client (RFC 8656 §11.5).
+  auto fd = open_udp(Endpoint{*ip, port}, UdpOptions{false, df, 0, 0, true});
   // A port someone else holds: try the next. Anything else (no descriptor left: EMFILE,
   // ENFILE; the address gone: EADDRNOTAVAIL) fails every other port the same way, and a
   // request must not scan 16,000 ports to learn that.

@@ -53,6 +53,10 @@ Result<int, std::string> open_bound(const Endpoint& local, int type, const UdpOp
       ::setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &one, sizeof one);
     }
   }
+  if (o.report_errors) {
+    if (family == AF_INET) ::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
+    else ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+  }
   if (o.receive_buffer > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof o.receive_buffer);
   if (o.send_buffer > 0) ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.send_buffer, sizeof o.send_buffer);
   sockaddr_storage sa;

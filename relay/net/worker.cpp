@@ -1,5 +1,7 @@
 #include "hush/net/worker.hpp"
 
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -61,7 +63,12 @@ constexpr auto kTick = std::chrono::milliseconds(250);
 // batch starts with (fewer: what the slots hold leaves first).
 constexpr int kRelayEvents = 128;
 constexpr std::size_t kRelayMinRoom = 8;
-constexpr std::array<std::byte, 8192> kZeros{};  // --padding-udp pads at most --padding's 8192
+constexpr std::array<std::byte, 8192> kZeros{};
+// What a socket with IP_RECVERR holds after an ICMP error (icmp_err_convert, icmpv6_err_convert).
+bool from_icmp(int e) {
+  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN || e == ENONET ||
+         e == ENOPROTOOPT || e == EPROTO || e == EACCES || e == EMSGSIZE || e == EOPNOTSUPP;
+}  // --padding-udp pads at most --padding's 8192
 // UDP GSO: segments per send (the kernel takes up to 64, or 128 since Linux 6.x), the largest
 // segment joined (media stays below it, and it fits a 1500-byte path with IPv6 and the UDP
 // header), and the bytes of one GSO send.
@@ -286,7 +293,7 @@ void Worker::on_relays_ready() {
   in_relay_round_ = true;
   for (int i = 0; i < n; ++i) {
     auto* s = static_cast<RelaySocketState*>(events[i].data.ptr);
-    if (!s->closed) more |= drain_relay(s);
+    if (!s->closed) more |= drain_relay(s, events[i].events);
   }
   in_relay_round_ = false;
   flush();
@@ -336,10 +343,50 @@ bool Worker::drain_listener(std::size_t index) {
   });
 }
 
-bool Worker::drain_relay(RelaySocketState* state) {
+bool Worker::drain_relay(RelaySocketState* state, std::uint32_t events) {
+  // The error queue first: reading it clears the error the socket holds, which would
+  // otherwise fail this recvmmsg (the datagrams would wait for the next round).
+  bool more = (events & EPOLLERR) != 0 && drain_icmp(state);
+  if (state->closed || (events & EPOLLIN) == 0) return more;
   return drain(state->fd, kRelayMinRoom, true, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from, data, n, outbox_);
-  });
+  }) || more;
+}
+
+bool Worker::drain_icmp(RelaySocketState* state) {
+  constexpr int kPerRound = 16;  // the queue is bounded by the socket's receive buffer
+  const turn::Now t = now();
+  for (int i = 0; i < kPerRound; ++i) {
+    sockaddr_storage to{};  // the destination of the datagram the error is about
+    std::byte quoted[64];   // the start of that datagram, unused
+    iovec iov{quoted, sizeof quoted};
+    alignas(cmsghdr) std::byte control[256];
+    msghdr m{};
+    m.msg_name = &to;
+    m.msg_namelen = sizeof to;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    if (::recvmsg(state->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return false;  // EAGAIN: empty
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+      const bool v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR;
+      const bool v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR;
+      if (!v4 && !v6) continue;
+      sock_extended_err e;
+      std::memcpy(&e, CMSG_DATA(c), sizeof e);
+      // Only errors that came in ICMP messages; local ones (a datagram over the MTU with
+      // DONT-FRAGMENT) were the relay's own, and the client learns nothing from them.
+      if (e.ee_origin != SO_EE_ORIGIN_ICMP && e.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      if (to.ss_family != AF_INET && to.ss_family != AF_INET6) continue;
+      if (outbox_.full()) flush();
+      server_->on_peer_icmp(t, static_cast<std::uint32_t>(state->fd),
+                            turn::Server::IcmpReport{from_sockaddr(to), e.ee_origin == SO_EE_ORIGIN_ICMP6, e.ee_type,
+                                                     e.ee_code, e.ee_info},
+                            outbox_);
+    }
+  }
+  return true;
 }
 
 void Worker::flush() {
@@ -425,13 +472,22 @@ void Worker::flush() {
     }
     const int fd = via == turn::Transmit::Via::listener ? listeners_[sock]->native_handle() : static_cast<int>(sock);
     std::size_t sent = 0;
+    bool retried = false;
     while (sent < n) {
       const int r = ::sendmmsg(fd, hdrs + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
       if (r > 0) {
         sent += static_cast<std::size_t>(r);
+        retried = false;
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && via == turn::Transmit::Via::relay && !retried && from_icmp(errno)) {
+        // A relayed socket held the error of an ICMP message about an earlier datagram
+        // (IP_RECVERR) and reported it instead of sending this one: the error is cleared by
+        // that, so once more. The ICMP message waits in the error queue for the relay round.
+        retried = true;
+        continue;
+      }
       if (r < 0 && segments[sent] >= 2 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
         // The route cannot take a GSO packet (no checksum offload on the way out: EIO; a
         // segment above the path's MTU: EINVAL): its datagrams go one by one, and after EIO
@@ -442,9 +498,9 @@ void Worker::flush() {
         }
         send_one_by_one(fd, hdrs[sent].msg_hdr);
       }
-      // A full socket buffer or an ICMP error queued on the socket: this message is lost, as
-      // UDP allows; go on with the next one.
+      // A full socket buffer: this message is lost, as UDP allows; go on with the next one.
       ++sent;
+      retried = false;
     }
     i += k;
   }

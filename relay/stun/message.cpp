@@ -159,4 +159,11 @@ std::optional<ErrorCode> decode_error_code(Bytes value) {
   return ErrorCode{cls * 100 + number, as_text(value.subspan(4))};
 }
 
+std::optional<Icmp> decode_icmp(Bytes value) {
+  if (value.size() != 8) return std::nullopt;
+  const std::uint16_t type_code = load_u16(value.data() + 2);
+  return Icmp{static_cast<std::uint8_t>(type_code >> 9), static_cast<std::uint16_t>(type_code & 0x1FF),
+              load_u32(value.data() + 4)};
+}
+
 }  // namespace hush::stun

@@ -110,6 +110,36 @@ void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoi
   counters_.to_client_bytes += size;
 }
 
+// §11.5. The datagram the error is about left this allocation's relayed socket for `peer`;
+// the permission is checked on that destination's address (not on the ICMP message's sender,
+// which may be any router on the way and is never passed on). The indication is small and
+// follows a datagram the client sent, so it neither amplifies nor counts against the cap.
+void Server::on_peer_icmp(const Now& now, std::uint32_t handle, const IcmpReport& e, Outbox& out) {
+  const bool relayed_type = e.v6 ? (e.type >= 1 && e.type <= 3) : (e.type == 3 || e.type == 11);
+  if (!relayed_type) return;
+  auto it = by_relay_.find(handle);
+  if (it == by_relay_.end()) return counters_.drop(Drop::no_allocation);
+  Allocation& a = *it->second;
+  if (!a.permissions.contains(e.peer.ip, now.mono)) return counters_.drop(Drop::no_permission);
+  if (out.full()) return counters_.drop(Drop::outbox_full);
+  const bool too_big = e.v6 ? e.type == 2 : e.type == 3 && e.code == 4;
+  std::byte tid[stun::kTransactionIdSize];
+  next_indication_id(tid);
+  stun::MessageBuilder b(out.scratch(), stun::Method::data, stun::Class::indication, tid);
+  b.add_xor_address(attr::xor_peer_address, e.peer);
+  b.add_icmp(e.type, e.code, too_big ? e.info : 0);
+  auto msg = b.finish();
+  if (!msg) return;
+  const Bytes m = out.commit(msg->size());
+  if (options_.smoothing.count() > 0) {
+    if (!smooth(a, m.data(), m.size(), now)) return counters_.drop(Drop::smoothing_queue);
+  } else if (!out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, m.data(),
+                                static_cast<std::uint32_t>(m.size())})) {
+    return counters_.drop(Drop::outbox_full);
+  }
+  ++counters_.icmp_indications;
+}
+
 // --smoothing. A message waits for the allocation's next tick (created + k x tick, at most one
 // tick away), then leaves with everything else queued by then, in arrival order.
 bool Server::smooth(Allocation& a, const std::byte* message, std::size_t size, const Now& now) {

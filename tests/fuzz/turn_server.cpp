@@ -156,6 +156,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           tcp.connections[id] = false;
           if (!server.on_tcp_peer(now, tcp.listeners.begin()->first, peer, id, out)) tcp.close_connection(id);
         }
+        if (!ports.open_sockets.empty() && (op & 0x40) && len >= 2) {
+          // RFC 8656 §11.5: an ICMP error about a datagram to the peer; type and code from the input.
+          server.on_peer_icmp(now, ports.open_sockets.begin()->first,
+                              turn::Server::IcmpReport{peer, (op & 0x80) != 0, std::to_integer<std::uint8_t>(body[0]),
+                                                       std::to_integer<std::uint8_t>(body[1]),
+                                                       static_cast<std::uint32_t>(len)},
+                              out);
+        }
         if (!ports.open_sockets.empty()) {
           std::memcpy(peer_buf.data() + turn::kPeerHeadroom, body, len);
           server.on_peer_datagram(now, ports.open_sockets.begin()->first, peer, peer_buf.data() + turn::kPeerHeadroom,

@@ -128,6 +128,12 @@ class TurnFixture : public ::testing::Test {
     return collect();
   }
 
+  std::vector<Reply> icmp(std::uint32_t handle, const turn::Server::IcmpReport& report) {
+    out.clear();
+    server->on_peer_icmp(now, handle, report, out);
+    return collect();
+  }
+
   std::vector<Reply> collect() {
     std::vector<Reply> r;
     for (const auto& t : out.transmits()) r.push_back(Reply{std::vector<std::byte>(t.data, t.data + t.size), t});

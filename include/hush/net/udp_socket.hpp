@@ -19,6 +19,10 @@ struct UdpOptions {
   bool dont_fragment = false;
   int receive_buffer = 0;  // bytes; 0 keeps the system default
   int send_buffer = 0;
+  // IP_RECVERR / IPV6_RECVERR: ICMP errors about datagrams sent from the socket wait in its
+  // error queue (EPOLLERR until read with MSG_ERRQUEUE). Until then the socket also holds the
+  // error, and the next send or receive on it fails once with it (ECONNREFUSED, ...).
+  bool report_errors = false;
 };
 
 // A non-blocking UDP socket bound to `local` (IPv6 sockets are v6-only). Returns the fd.

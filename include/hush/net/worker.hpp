@@ -97,7 +97,10 @@ class Worker {
   void on_relays_ready();  // one batch from each ready relayed socket, one flush for all
   // One batch each; true when the batch was full and more may be waiting.
   bool drain_listener(std::size_t index);
-  bool drain_relay(RelaySocketState* state);
+  bool drain_relay(RelaySocketState* state, std::uint32_t events);
+  // RFC 8656 §11.5: ICMP errors waiting in a relayed socket's error queue, to the TURN core;
+  // true when more may be waiting.
+  bool drain_icmp(RelaySocketState* state);
   // recvmmsg into slots [first, first + count); returns datagrams received.
   int receive_batch(int fd, std::size_t first, std::size_t count);
   // One recvmmsg batch into the free slots (flushing first if fewer than `min_room` are

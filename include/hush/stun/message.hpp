@@ -94,4 +94,13 @@ struct ErrorCode {
 };
 std::optional<ErrorCode> decode_error_code(Bytes value);
 
+// ICMP (RFC 8656 §18.13): 16 reserved bits, a 7-bit type and a 9-bit code (as the RFC's
+// figure draws them), then 32 bits of error data (the MTU of a "too big" error, else 0).
+struct Icmp {
+  std::uint8_t type;
+  std::uint16_t code;
+  std::uint32_t error_data;
+};
+std::optional<Icmp> decode_icmp(Bytes value);
+
 }  // namespace hush::stun

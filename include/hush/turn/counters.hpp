@@ -55,6 +55,7 @@ struct Counters {
   std::uint64_t padding_bytes = 0;  // added by padding (none until a padding mode exists)
   std::uint64_t cover_bytes = 0;    // sent as cover traffic (likewise)
   std::uint64_t binding_requests = 0;
+  std::uint64_t icmp_indications = 0;  // ICMP errors passed to clients (RFC 8656 §11.5)
   std::array<std::uint64_t, static_cast<std::size_t>(Drop::count_)> drops{};
   std::array<std::uint64_t, static_cast<std::size_t>(AuthFail::count_)> auth_failures{};
   std::array<std::uint64_t, static_cast<std::size_t>(Refusal::count_)> refusals{};

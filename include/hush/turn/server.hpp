@@ -120,6 +120,18 @@ class Server {
   // A datagram from a peer on a relayed socket; see kPeerHeadroom.
   void on_peer_datagram(const Now& now, std::uint32_t relay_handle, const Endpoint& from,
                         std::byte* payload, std::size_t size, Outbox& out);
+  // RFC 8656 §11.5: an ICMP error (IPv4 destination unreachable or time exceeded; IPv6
+  // destination unreachable, packet too big or time exceeded) about a datagram relayed socket
+  // `relay_handle` sent to `peer`. The client hears of it in a Data indication with
+  // XOR-PEER-ADDRESS and ICMP (no DATA) if it still has a permission for the peer's address;
+  // other ICMP types are ignored. `info` is the MTU of a "too big" error, passed on only there.
+  struct IcmpReport {
+    Endpoint peer;  // the destination of the datagram the error is about
+    bool v6 = false;
+    std::uint8_t type = 0, code = 0;
+    std::uint32_t info = 0;
+  };
+  void on_peer_icmp(const Now& now, std::uint32_t relay_handle, const IcmpReport& icmp, Outbox& out);
   // A client's TCP or TLS connection closed: its allocation goes with it (RFC 8656 §3.2).
   void on_stream_closed(const FiveTuple& t);
   // RFC 6062: the outcome of a connect() started for a Connect request; answers it.

@@ -87,6 +87,69 @@ TEST_F(TurnFixture, ChannelStopsWhenItsPermissionExpires) {
   EXPECT_EQ(deliver(test::channel_data(0x4001, "x")).size(), 1u);
 }
 
+// RFC 8656 §11.5: an ICMP error about a datagram sent to a permitted peer reaches the client as
+// a Data indication with XOR-PEER-ADDRESS and ICMP, and no DATA.
+TEST_F(TurnFixture, IcmpErrorFromAPermittedPeerBecomesADataIndicationWithoutData) {
+  auto handle = allocate();
+  const auto dead = *Endpoint::parse("8.8.8.8:7000");
+  EXPECT_TRUE(icmp(handle, {dead, false, 3, 3, 0}).empty());  // no permission for 8.8.8.8
+  EXPECT_EQ(server->counters().dropped(turn::Drop::no_permission), 1u);
+  request(stun::Method::create_permission, peer("8.8.8.8:1"));
+  auto r = icmp(handle, {dead, false, 3, 3, 1234});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].where.via, turn::Transmit::Via::listener);
+  EXPECT_EQ(r[0].where.to, client);
+  auto m = r[0].msg();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->method(), stun::Method::data);
+  EXPECT_EQ(m->message_class(), stun::Class::indication);
+  EXPECT_EQ(stun::decode_xor_address(*m->find(attr::xor_peer_address), m->transaction_id_ptr()), dead);
+  EXPECT_FALSE(m->find(attr::data));
+  auto i = stun::decode_icmp(*m->find(attr::icmp));
+  ASSERT_TRUE(i);
+  EXPECT_EQ(i->type, 3);
+  EXPECT_EQ(i->code, 3);
+  EXPECT_EQ(i->error_data, 0u);  // only a "too big" error carries its MTU
+  EXPECT_EQ(server->counters().icmp_indications, 1u);
+
+  // Fragmentation needed (IPv4 3/4) and packet too big (IPv6 2) carry the MTU.
+  i = stun::decode_icmp(*icmp(handle, {dead, false, 3, 4, 1400})[0].msg()->find(attr::icmp));
+  EXPECT_EQ(i->error_data, 1400u);
+  EXPECT_EQ(i->code, 4);
+  // Time exceeded (IPv4 11) is passed on; redirects, echo replies and the rest are not.
+  EXPECT_EQ(icmp(handle, {dead, false, 11, 0, 0}).size(), 1u);
+  for (std::uint8_t type : {0, 4, 5, 8, 12}) EXPECT_TRUE(icmp(handle, {dead, false, type, 0, 0}).empty()) << +type;
+  EXPECT_EQ(server->counters().icmp_indications, 3u);
+  // Another relayed socket, or one whose allocation is gone: nothing.
+  EXPECT_TRUE(icmp(handle + 1000, {dead, false, 3, 3, 0}).empty());
+}
+
+TEST_F(TurnFixture, Icmpv6ErrorsArePassedOnByTheirOwnTypes) {
+  options.relay_v6 = true;
+  start();
+  auto r0 = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(attr::requested_address_family, 0x02u << 24);
+  });
+  ASSERT_EQ(r0.error_code(), 0);
+  const auto* a = server->find(turn::FiveTuple{listener, client});
+  ASSERT_TRUE(a && a->relay_v6);
+  const auto handle = a->relay_v6->handle;
+  const auto dead = *Endpoint::parse("[2a00:1450::7]:7000");
+  ASSERT_EQ(request(stun::Method::create_permission, peer("[2a00:1450::7]:1")).error_code(), 0);
+  for (std::uint8_t type : {1, 2, 3}) {
+    auto r = icmp(handle, {dead, true, type, 4, 1280});
+    ASSERT_EQ(r.size(), 1u) << +type;
+    auto m = r[0].msg();
+    EXPECT_EQ(stun::decode_xor_address(*m->find(attr::xor_peer_address), m->transaction_id_ptr()), dead);
+    auto i = stun::decode_icmp(*m->find(attr::icmp));
+    EXPECT_EQ(i->type, type);
+    EXPECT_EQ(i->error_data, type == 2 ? 1280u : 0u);
+  }
+  // ICMPv6 4 (parameter problem) and the informational types (128 and up) are not.
+  for (std::uint8_t type : {4, 128, 129, 135}) EXPECT_TRUE(icmp(handle, {dead, true, type, 0, 0}).empty()) << +type;
+}
+
 TEST_F(TurnFixture, HostPeersAreCheckedOnEverySendIndication) {
   start(0, {"198.51.100.0/24"});
   allocate();
