@@ -84,7 +84,7 @@ class Peers {
     for (std::size_t i = 0; i < count; ++i) {
       auto fd = net::open_udp(Endpoint{ip, static_cast<std::uint16_t>(base + i)},
                               net::UdpOptions{false, false, 8 << 20, 8 << 20});
-      if (!fd) throw std::runtime_error("peer port " + std::to_string(base + i) + ": " + fd.error());
+      if (!fd) throw std::runtime_error("peer port " + std::to_string(base + i) + ": " + fd.error().message);
       fds_.push_back(*fd);
       endpoints_.push_back(net::local_endpoint(*fd));
     }

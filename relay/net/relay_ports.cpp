@@ -24,11 +24,9 @@ RelayPorts::~RelayPorts() = default;
 
 namespace {
 
-bool port_taken(const std::string& error) {
-  return error == std::string("bind: ") + std::strerror(EADDRINUSE) ||
-         error == std::string("bind: ") + std::strerror(EACCES) ||
-         error == std::string("listen: ") + std::strerror(EADDRINUSE);
-}
+// Someone else holds the port (bind or, for TCP, listen: EADDRINUSE), or a firewall hook or
+// ip_local_reserved_ports refuses it (EACCES): another port may do.
+bool port_taken(const SocketError& e) { return e.code == EADDRINUSE || e.code == EACCES; }
 
 }  // namespace
 
@@ -49,7 +47,8 @@ RelayPorts::Step RelayPorts::bind_port(Family family, std::uint16_t port, bool d
   if (!fd) {
     if (port_taken(fd.error())) return Step::next;
     static std::atomic<std::int64_t> last_warning{0};
-    warn_rarely(last_warning, "cannot open relayed sockets (" + fd.error() + "): allocations are refused with 508");
+    warn_rarely(last_warning,
+                "cannot open relayed sockets (" + fd.error().message + "): allocations are refused with 508");
     return Step::stop;
   }
   turn::RelaySocket s{static_cast<std::uint32_t>(*fd), Endpoint{*ip, port}};

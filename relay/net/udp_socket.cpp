@@ -35,10 +35,15 @@ Endpoint from_sockaddr(const sockaddr_storage& sa) {
 
 namespace {
 
-Result<int, std::string> open_bound(const Endpoint& local, int type, const UdpOptions& o) {
+Result<int, SocketError> failed(const char* call) {
+  const int e = errno;
+  return err(SocketError{e, std::string(call) + ": " + std::strerror(e)});
+}
+
+Result<int, SocketError> open_bound(const Endpoint& local, int type, const UdpOptions& o) {
   const int family = local.ip.is_v4() ? AF_INET : AF_INET6;
   int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return err(std::string("socket: ") + std::strerror(errno));
+  if (fd < 0) return failed("socket");
   const int one = 1;
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (o.reuse_port) {
@@ -62,25 +67,25 @@ Result<int, std::string> open_bound(const Endpoint& local, int type, const UdpOp
   sockaddr_storage sa;
   const socklen_t len = to_sockaddr(local, sa);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
-    std::string e = std::strerror(errno);
+    auto e = failed("bind");
     ::close(fd);
-    return err("bind: " + e);
+    return e;
   }
   return fd;
 }
 
 }  // namespace
 
-Result<int, std::string> open_udp(const Endpoint& local, const UdpOptions& o) {
+Result<int, SocketError> open_udp(const Endpoint& local, const UdpOptions& o) {
   return open_bound(local, SOCK_DGRAM, o);
 }
 
-Result<int, std::string> open_tcp(const Endpoint& local, int backlog) {
+Result<int, SocketError> open_tcp(const Endpoint& local, int backlog) {
   auto fd = open_bound(local, SOCK_STREAM, UdpOptions{true, false, 0, 0});
   if (fd && backlog > 0 && ::listen(*fd, backlog) != 0) {
-    std::string e = std::strerror(errno);
+    auto e = failed("listen");
     ::close(*fd);
-    return err("listen: " + e);
+    return e;
   }
   return fd;
 }

@@ -125,7 +125,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
     auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
     if (!fd)
       throw std::runtime_error(std::string(listeners_.size() < config_.listen.size() ? "" : "--other-address: ") +
-                               "cannot listen on " + ep.to_string() + ": " + fd.error());
+                               "cannot listen on " + ep.to_string() + ": " + fd.error().message);
     listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
   }
   udp_listeners_ = listeners_.size();
@@ -138,7 +138,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   dtls_->set_context(std::move(dtls));
   for (const auto& ep : config_.tls_listen) {
     auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
-    if (!fd) throw std::runtime_error("cannot listen for DTLS on " + ep.to_string() + ": " + fd.error());
+    if (!fd) throw std::runtime_error("cannot listen for DTLS on " + ep.to_string() + ": " + fd.error().message);
     listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
     dtls_->add_socket(*fd);
   }

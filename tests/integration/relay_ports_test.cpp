@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hush/net/relay_ports.hpp"
+#include "hush/net/udp_socket.hpp"
 
 using namespace hush;
 
@@ -104,4 +105,40 @@ TEST(RelayPorts, AReservedSocketTheWorkerCannotWatchIsClosedAndItsPortFreed) {
   EXPECT_EQ(ports.open_count(), 1u);
   ports.close(pair->first.handle);
   EXPECT_EQ(live_ports(live), 0u);
+}
+
+// A port held by another socket (EADDRINUSE) is skipped and the next one tried, for relayed UDP
+// sockets and RFC 6062 TCP listeners alike; the socket it opens reports ICMP errors.
+TEST(RelayPorts, PortsHeldByOthersAreSkipped) {
+  policy::RelayPortRegistry live;
+  net::RelayPortsConfig c = loopback_range();
+  c.port_min = kLow + 100;
+  c.port_max = kLow + 109;
+  auto ports = net::RelayPorts(c, live, [](int) { return true; }, [](int fd) { ::close(fd); });
+  std::vector<int> held;  // every port of the range but the last, UDP and TCP (without SO_REUSEPORT)
+  for (std::uint16_t p = c.port_min; p < c.port_max; ++p) {
+    auto u = net::open_udp(Endpoint{*c.relay_v4, p}, {});
+    ASSERT_TRUE(u) << p;
+    const int t = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_storage sa;
+    const socklen_t sl = net::to_sockaddr(Endpoint{*c.relay_v4, p}, sa);
+    ASSERT_EQ(::bind(t, reinterpret_cast<sockaddr*>(&sa), sl), 0) << p;
+    ASSERT_EQ(::listen(t, 4), 0);
+    held.insert(held.end(), {*u, t});
+  }
+  auto s = ports.open(Family::v4, false, false);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->local.port, c.port_max);
+  int on = 0;
+  socklen_t len = sizeof on;
+  ASSERT_EQ(::getsockopt(static_cast<int>(s->handle), IPPROTO_IP, IP_RECVERR, &on, &len), 0);
+  EXPECT_EQ(on, 1);
+  // Nothing left: a failure, not a scan forever.
+  EXPECT_FALSE(ports.open(Family::v4, false, false));
+  ports.close(s->handle);  // the one free port is free again (for TCP too: one registry)
+  auto l = ports.open_tcp_listener(Family::v4);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->local.port, c.port_max);
+  ::close(static_cast<int>(l->handle));
+  for (int fd : held) ::close(fd);
 }

@@ -302,7 +302,7 @@ std::string Relay::credential_username(std::int64_t ttl) const {
 UdpSocket::UdpSocket(const std::string& bind_ip) {
   const bool v6 = bind_ip.find(':') != std::string::npos;
   auto fd = net::open_udp(Endpoint{*IpAddress::parse(bind_ip), 0}, {false, false, 1 << 20, 1 << 20});
-  if (!fd) throw std::runtime_error(fd.error());
+  if (!fd) throw std::runtime_error(fd.error().message);
   fd_ = *fd;
   (void)v6;
 }

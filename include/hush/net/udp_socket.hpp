@@ -25,11 +25,18 @@ struct UdpOptions {
   bool report_errors = false;
 };
 
+// Why a socket could not be opened: the errno of the call that failed, and a message naming
+// that call ("bind: Address already in use").
+struct SocketError {
+  int code = 0;
+  std::string message;
+};
+
 // A non-blocking UDP socket bound to `local` (IPv6 sockets are v6-only). Returns the fd.
-Result<int, std::string> open_udp(const Endpoint& local, const UdpOptions& options);
+Result<int, SocketError> open_udp(const Endpoint& local, const UdpOptions& options);
 // RFC 6062: a non-blocking TCP socket bound to `local` with SO_REUSEADDR and SO_REUSEPORT, so
 // a relayed address can listen and connect out at once; listening when `backlog` > 0.
-Result<int, std::string> open_tcp(const Endpoint& local, int backlog);
+Result<int, SocketError> open_tcp(const Endpoint& local, int backlog);
 Endpoint local_endpoint(int fd);
 
 }  // namespace hush::net
