@@ -9,6 +9,7 @@
 
 #include "hush/auth/rest_credential.hpp"
 #include "relay_process.hpp"
+#include "tcp_turn.hpp"
 
 using namespace hush;
 using namespace hush::test;
@@ -103,6 +104,30 @@ TEST(Icmp, Ipv6PortUnreachableReachesTheClient) {
   EXPECT_EQ(got->icmp.type, 1);  // ICMPv6 destination unreachable
   EXPECT_EQ(got->icmp.code, 4);  // port unreachable
   EXPECT_FALSE(got->has_data);
+}
+
+// A client over TCP (or TLS) hears of it in its stream, framed like any message.
+TEST(Icmp, AClientOverTcpGetsTheIndicationInItsStream) {
+  Relay relay;
+  TcpTurn c(relay.port);
+  const auto user = relay.credential_username();
+  ASSERT_TRUE(c.allocate(user, auth::rest_password(relay.secret, user)));
+  const Endpoint dead = closed_port("127.0.0.1");
+  ASSERT_TRUE(c.bind_channel(0x4001, dead));
+  c.send_raw(as_bytes(std::string_view("\x40\x01\x00\x04ping", 8)));
+  std::optional<stun::MessageView> m;
+  std::vector<std::byte> frame;
+  for (int i = 0; i < 5 && !m; ++i) {
+    auto f = c.read_frame();
+    ASSERT_TRUE(f) << "nothing came back over the connection";
+    frame = std::move(*f);
+    auto v = stun::MessageView::parse(frame);
+    if (v && v->method() == stun::Method::data && v->has(stun::attr::icmp)) m = *v;
+  }
+  ASSERT_TRUE(m);
+  EXPECT_EQ(stun::decode_xor_address(*m->find(stun::attr::xor_peer_address), m->transaction_id_ptr()), dead);
+  EXPECT_EQ(stun::decode_icmp(*m->find(stun::attr::icmp))->code, 3);
+  EXPECT_FALSE(m->has(stun::attr::data));
 }
 
 // A socket that reports ICMP errors (IP_RECVERR) also holds the last one, and its next send
