@@ -312,3 +312,45 @@ TEST(Probe, ChecksEveryTransportAndFailsLoudly) {
   EXPECT_NE(bad.output.find("TURN allocation (DTLS)       FAIL"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("error 401"), std::string::npos) << bad.output;
 }
+
+// RFC 8656 §11.5 with a real ICE client: libnice (0.1.21) has no use for the ICMP Data
+// indications hush sends and must not take them for media. A remote candidate added after the
+// call is up points at a closed port, so agent A's connectivity checks to it, sent through
+// A's allocation, come back as ICMP port unreachable; the call goes on unharmed.
+TEST(Libnice, IcmpIndicationsAboutADeadCandidateLeaveTheCallUnharmed) {
+  const auto mport = free_tcp_port();
+  Relay relay({"--metrics", "127.0.0.1:" + std::to_string(mport), "--kernel-fastpath", "off"});
+  LibniceCall call(relay, relay.port, NICE_RELAY_TYPE_TURN_UDP);
+  ASSERT_TRUE(call.connect()) << relay.process().output();
+  std::uint16_t dead_port = 0;
+  {
+    UdpSocket s;
+    dead_port = s.local().port;
+  }
+  NiceCandidate* dead = nice_candidate_new(NICE_CANDIDATE_TYPE_RELAYED);
+  dead->stream_id = call.a().stream;
+  dead->component_id = 1;
+  dead->transport = NICE_CANDIDATE_TRANSPORT_UDP;
+  dead->priority = 0x7F000000;  // above the real one: checked, never answered
+  std::strncpy(dead->foundation, "dead", NICE_CANDIDATE_MAX_FOUNDATION - 1);
+  nice_address_set_from_string(&dead->addr, "127.0.0.1");
+  nice_address_set_port(&dead->addr, dead_port);
+  GSList* list = g_slist_append(nullptr, dead);
+  ASSERT_EQ(nice_agent_set_remote_candidates(call.a().agent, call.a().stream, 1, list), 1);
+  g_slist_free(list);
+  nice_candidate_free(dead);
+  // libnice checks the new pair (and retransmits): each check is refused by the closed port.
+  const bool icmp_seen = call.run_until([&] { return metric(mport, "hush_icmp_indications_total") >= 1; },
+                                        std::chrono::seconds(5));
+  ASSERT_TRUE(icmp_seen) << "no ICMP indication was sent to the agent";
+  call.exchange_messages();
+  for (Peer* p : {&call.a(), &call.b()}) {
+    EXPECT_FALSE(p->corrupted) << "an ICMP indication reached the application as data";
+    EXPECT_EQ(p->received.size(), static_cast<std::size_t>(kMessages));
+    EXPECT_TRUE(in_order_without_gaps(p->received));
+    // CONNECTED while the dead pair's checks are still retransmitted, READY once they give up;
+    // never FAILED.
+    EXPECT_TRUE(p->state == NICE_COMPONENT_STATE_CONNECTED || p->state == NICE_COMPONENT_STATE_READY) << p->state;
+  }
+  EXPECT_TRUE(call.relayed_both_ends());
+}
