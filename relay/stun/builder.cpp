@@ -48,10 +48,11 @@ MessageBuilder& MessageBuilder::add_u32(std::uint16_t type, std::uint32_t value)
   return *this;
 }
 
-MessageBuilder& MessageBuilder::add_icmp(std::uint8_t type, std::uint16_t code, std::uint32_t error_data) {
+MessageBuilder& MessageBuilder::add_icmp(std::uint8_t type, std::uint8_t code, std::uint32_t error_data) {
   if (std::byte* p = reserve(attr::icmp, 8)) {
     store_u16(p, 0);
-    store_u16(p + 2, static_cast<std::uint16_t>((type & 0x7F) << 9 | (code & 0x1FF)));
+    p[2] = std::byte{type};
+    p[3] = std::byte{code};
     store_u32(p + 4, error_data);
   }
   return *this;

@@ -161,8 +161,7 @@ std::optional<ErrorCode> decode_error_code(Bytes value) {
 
 std::optional<Icmp> decode_icmp(Bytes value) {
   if (value.size() != 8) return std::nullopt;
-  const std::uint16_t type_code = load_u16(value.data() + 2);
-  return Icmp{static_cast<std::uint8_t>(type_code >> 9), static_cast<std::uint16_t>(type_code & 0x1FF),
+  return Icmp{std::to_integer<std::uint8_t>(value[2]), std::to_integer<std::uint8_t>(value[3]),
               load_u32(value.data() + 4)};
 }
 

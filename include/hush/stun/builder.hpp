@@ -24,8 +24,8 @@ class MessageBuilder {
   MessageBuilder& add_u32(std::uint16_t type, std::uint32_t value);
   MessageBuilder& add_xor_address(std::uint16_t type, const Endpoint& ep);
   MessageBuilder& add_address(std::uint16_t type, const Endpoint& ep);  // plain, e.g. ALTERNATE-SERVER
-  // ICMP (RFC 8656 §18.13, layout in message.hpp); a type above 127 or a code above 511 is cut.
-  MessageBuilder& add_icmp(std::uint8_t type, std::uint16_t code, std::uint32_t error_data);
+  // ICMP (RFC 8656 §18.13, layout in message.hpp).
+  MessageBuilder& add_icmp(std::uint8_t type, std::uint8_t code, std::uint32_t error_data);
   MessageBuilder& add_error(int code, std::string_view reason);
   MessageBuilder& add_error(int code);  // with the RFC's reason phrase
   MessageBuilder& add_unknown_attributes(std::span<const std::uint16_t> types);

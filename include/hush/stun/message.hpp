@@ -94,11 +94,14 @@ struct ErrorCode {
 };
 std::optional<ErrorCode> decode_error_code(Bytes value);
 
-// ICMP (RFC 8656 §18.13): 16 reserved bits, a 7-bit type and a 9-bit code (as the RFC's
-// figure draws them), then 32 bits of error data (the MTU of a "too big" error, else 0).
+// ICMP (RFC 8656 §18.13): 16 reserved bits, the ICMP type and code in a byte each, then 32
+// bits of error data (the MTU of a "too big" error, else 0). The RFC's figure draws the type
+// 7 bits wide and the code 9, but ICMP's own fields are a byte each, and TURN libraries that
+// read the attribute (openvocs, Centricular's turn-types) take bytes 2 and 3; so does hush.
+// (Wireshark 4.0 reads the type and code from bytes 0 and 1, the reserved ones, and shows 0.)
 struct Icmp {
   std::uint8_t type;
-  std::uint16_t code;
+  std::uint8_t code;
   std::uint32_t error_data;
 };
 std::optional<Icmp> decode_icmp(Bytes value);
