@@ -63,12 +63,12 @@ constexpr auto kTick = std::chrono::milliseconds(250);
 // batch starts with (fewer: what the slots hold leaves first).
 constexpr int kRelayEvents = 128;
 constexpr std::size_t kRelayMinRoom = 8;
-constexpr std::array<std::byte, 8192> kZeros{};
+constexpr std::array<std::byte, 8192> kZeros{};  // --padding-udp pads at most --padding's 8192
 // What a socket with IP_RECVERR holds after an ICMP error (icmp_err_convert, icmpv6_err_convert).
 bool from_icmp(int e) {
   return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN || e == ENONET ||
          e == ENOPROTOOPT || e == EPROTO || e == EACCES || e == EMSGSIZE || e == EOPNOTSUPP;
-}  // --padding-udp pads at most --padding's 8192
+}
 // UDP GSO: segments per send (the kernel takes up to 64, or 128 since Linux 6.x), the largest
 // segment joined (media stays below it, and it fits a 1500-byte path with IPv6 and the UDP
 // header), and the bytes of one GSO send.
@@ -347,7 +347,7 @@ bool Worker::drain_relay(RelaySocketState* state, std::uint32_t events) {
   // The error queue first: reading it clears the error the socket holds, which would
   // otherwise fail this recvmmsg (the datagrams would wait for the next round).
   bool more = (events & EPOLLERR) != 0 && drain_icmp(state);
-  if (state->closed || (events & EPOLLIN) == 0) return more;
+  if ((events & EPOLLIN) == 0) return more;
   return drain(state->fd, kRelayMinRoom, true, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from, data, n, outbox_);
   }) || more;
