@@ -176,11 +176,12 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   for (const auto& s : {first, second}) {
     if (!s) continue;
     (s->local.ip.is_v4() ? a.relay_v4 : a.relay_v6) = *s;
+    if (by_relay_.size() <= s->handle) by_relay_.resize(s->handle + 1, nullptr);
     by_relay_[s->handle] = &a;
     if (live_ports_ != nullptr) live_ports_->set_live(s->local.ip.family(), s->local.port, true);
   }
-  by_id_[a.id] = &a;
-  allocations_.emplace(r.tuple, std::move(owned));
+  by_client_.insert_or_assign(r.tuple, &a);
+  allocations_.emplace(a.id, std::move(owned));
   schedule(a);
   ++counters_.allocations_created;
   report(EventKind::allocation_created, {}, a.client.client, a.username);

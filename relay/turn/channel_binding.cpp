@@ -36,13 +36,13 @@ BindResult ChannelTable::bind(std::uint16_t number, const Endpoint& peer, TimePo
       if (c.number == number && c.expires > now) c.expires = expires;
   } else if (r == BindResult::bound) {
     purge(now);
-    items_.push_back(ChannelBinding{number, peer, expires, host_peer});
+    items_.push_back(ChannelBinding{expires, peer, number, host_peer});
   }
   return r;
 }
 
 void ChannelTable::purge(TimePoint now) {
-  std::erase_if(items_, [&](const ChannelBinding& c) { return c.expires <= now; });
+  items_.erase_if([&](const ChannelBinding& c) { return c.expires <= now; });
 }
 
 TimePoint ChannelTable::earliest_expiry(TimePoint otherwise) const {

@@ -26,12 +26,12 @@ bool PermissionSet::install(const IpAddress& peer, TimePoint expires, bool host_
     }
   }
   if (items_.size() >= max) return false;
-  items_.push_back(Permission{peer, expires, host_peer});
+  items_.push_back(Permission{expires, peer, host_peer});
   return true;
 }
 
 void PermissionSet::purge(TimePoint now) {
-  std::erase_if(items_, [&](const Permission& p) { return p.expires <= now; });
+  items_.erase_if([&](const Permission& p) { return p.expires <= now; });
 }
 
 TimePoint PermissionSet::earliest_expiry(TimePoint otherwise) const {

@@ -18,9 +18,9 @@ bool known_indication_attribute(std::uint16_t type) {
 }  // namespace
 
 void Server::handle_channel_data(const Now& now, const FiveTuple& t, Bytes d, Outbox& out) {
-  auto it = allocations_.find(t);
-  if (it == allocations_.end()) return counters_.drop(Drop::no_allocation);
-  Allocation& a = *it->second;
+  Allocation* found = by_client(t);
+  if (found == nullptr) return counters_.drop(Drop::no_allocation);
+  Allocation& a = *found;
   auto cd = stun::parse_channel_data(d);
   if (!cd) return counters_.drop(Drop::malformed);
   const ChannelBinding* ch = a.channels.by_number(cd->channel, now.mono);
@@ -38,9 +38,9 @@ void Server::handle_channel_data(const Now& now, const FiveTuple& t, Bytes d, Ou
 }
 
 void Server::handle_send(const Now& now, const FiveTuple& t, const stun::MessageView& m, Outbox& out) {
-  auto it = allocations_.find(t);
-  if (it == allocations_.end()) return counters_.drop(Drop::no_allocation);
-  Allocation& a = *it->second;
+  Allocation* found = by_client(t);
+  if (found == nullptr) return counters_.drop(Drop::no_allocation);
+  Allocation& a = *found;
   if (a.tcp) return counters_.drop(Drop::malformed);  // RFC 6062: data goes over peer connections
   std::uint16_t unknown[1];
   if (m.unknown_required(known_indication_attribute, unknown, 1) != 0)
@@ -65,9 +65,9 @@ void Server::handle_send(const Now& now, const FiveTuple& t, const stun::Message
 
 void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoint& from, std::byte* payload,
                               std::size_t size, Outbox& out) {
-  auto it = by_relay_.find(handle);
-  if (it == by_relay_.end()) return counters_.drop(Drop::no_allocation);
-  Allocation& a = *it->second;
+  Allocation* found = by_relay(handle);
+  if (found == nullptr) return counters_.drop(Drop::no_allocation);
+  Allocation& a = *found;
   if (!a.permissions.contains(from.ip, now.mono)) return counters_.drop(Drop::no_permission);
   if (size > 0xFFFF - 64) return counters_.drop(Drop::malformed);
   if (!within_cap(a.to_client_budget, size, now)) return counters_.drop(Drop::bandwidth);
@@ -117,9 +117,9 @@ void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoi
 void Server::on_peer_icmp(const Now& now, std::uint32_t handle, const IcmpReport& e, Outbox& out) {
   const bool relayed_type = e.v6 ? (e.type >= 1 && e.type <= 3) : (e.type == 3 || e.type == 11);
   if (!relayed_type) return;
-  auto it = by_relay_.find(handle);
-  if (it == by_relay_.end()) return counters_.drop(Drop::no_allocation);
-  Allocation& a = *it->second;
+  Allocation* found = by_relay(handle);
+  if (found == nullptr) return counters_.drop(Drop::no_allocation);
+  Allocation& a = *found;
   if (!a.permissions.contains(e.peer.ip, now.mono)) return counters_.drop(Drop::no_permission);
   if (out.full()) return counters_.drop(Drop::outbox_full);
   const bool too_big = e.v6 ? e.type == 2 : e.type == 3 && e.code == 4;
@@ -183,12 +183,12 @@ std::uint16_t unbound_channel(const ChannelTable& channels) {
 
 bool Server::release_due(const Now& now, Outbox& out) {
   while (!releases_.empty() && releases_.top().first <= now.mono) {
-    auto it = by_id_.find(releases_.top().second);
-    if (it == by_id_.end() || !it->second->smooth || !it->second->smooth->scheduled) {
+    Allocation* found = by_id(releases_.top().second);
+    if (found == nullptr || !found->smooth || !found->smooth->scheduled) {
       releases_.pop();  // the allocation is gone
       continue;
     }
-    Allocation& a = *it->second;
+    Allocation& a = *found;
     SmoothQueue& q = *a.smooth;
     if (out.room() < std::max<std::size_t>(q.queued_sizes.size(), 1) && !out.transmits().empty()) return true;
     const TimePoint when = releases_.top().first;

@@ -56,7 +56,7 @@ void Server::set_options(const ServerOptions& o) {
   options_.nat_listeners = fixed.nat_listeners;  // the listeners are opened once
   if (rate_changed) unauth_limiter_ = policy::PrefixRateLimiter(options_.unauth_rate, options_.unauth_burst);
   if (kernel_ != nullptr && options_.bandwidth_cap != 0)  // the kernel does not count bytes
-    for (auto& [tuple, a] : allocations_) sync_kernel(*a, TimePoint{});
+    for (auto& [id, a] : allocations_) sync_kernel(*a, TimePoint{});
 }
 
 void Server::set_kernel_path(KernelPath* kernel, std::vector<Endpoint> listeners) {
@@ -102,9 +102,9 @@ void Server::sync_kernel(Allocation& a, TimePoint now) {
 
 void Server::commit_kernel(TimePoint now) {
   for (const auto& [id, f] : kernel_pending_) {
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) continue;  // deleted in the same batch
-    Allocation& a = *it->second;
+    Allocation* found = by_id(id);
+    if (found == nullptr) continue;  // deleted in the same batch
+    Allocation& a = *found;
     const ChannelBinding* c = a.channels.by_number(f.channel, now);
     if (c == nullptr || c->peer != f.peer || !kernel_wanted(a, *c, now)) continue;
     if (kernel_->install(f)) a.in_kernel.push_back(f);
@@ -115,8 +115,8 @@ void Server::commit_kernel(TimePoint now) {
 Gauges Server::gauges(TimePoint now) const {
   Gauges g;
   g.allocations = allocations_.size();
-  for (const auto& [tuple, a] : allocations_) {
-    ++g.allocations_by_transport[static_cast<std::size_t>(transport_of(tuple.listener))];
+  for (const auto& [id, a] : allocations_) {
+    ++g.allocations_by_transport[static_cast<std::size_t>(transport_of(a->client.listener))];
     if (a->relay_v4) ++g.relayed_addresses[0];
     if (a->relay_v6) ++g.relayed_addresses[1];
     for (const auto& p : a->permissions.items())
@@ -128,8 +128,7 @@ Gauges Server::gauges(TimePoint now) const {
 }
 
 const Allocation* Server::find(const FiveTuple& t) const {
-  auto it = allocations_.find(t);
-  return it == allocations_.end() ? nullptr : it->second.get();
+  return by_client(t);
 }
 
 void Server::on_client_datagram(const Now& now, std::uint16_t listener, const Endpoint& from, Bytes d,
@@ -239,8 +238,7 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
   Request r{now, t, m, {}};
   if (m.method() == Method::binding) return handle_binding(r, out);
 
-  auto it = allocations_.find(t);
-  Allocation* a = it == allocations_.end() ? nullptr : it->second.get();
+  Allocation* a = by_client(t);
   if (a != nullptr) {
     if (const auto* cached = a->responses.find(m.transaction_id_ptr())) {
       // A retransmission: the same answer again, without acting twice (RFC 8489 §6.3.1).
@@ -437,9 +435,9 @@ void Server::on_timer(const Now& now) {
   std::uint64_t id;
   TimePoint when;
   while (expiry_.pop_due(now.mono, id, when)) {
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) continue;
-    Allocation& a = *it->second;
+    Allocation* found = by_id(id);
+    if (found == nullptr) continue;
+    Allocation& a = *found;
     if (when != a.scheduled) continue;  // superseded by an earlier deadline
     if (a.expires <= now.mono) {
       ++counters_.allocations_expired;
@@ -457,11 +455,11 @@ void Server::on_timer(const Now& now) {
 }
 
 void Server::on_stream_closed(const FiveTuple& t) {
-  auto it = allocations_.find(t);
-  if (it == allocations_.end()) return;
+  Allocation* a = by_client(t);
+  if (a == nullptr) return;
   ++counters_.allocations_closed;
-  report(EventKind::allocation_deleted, "connection_closed", t.client, it->second->username);
-  remove(*it->second);
+  report(EventKind::allocation_deleted, "connection_closed", t.client, a->username);
+  remove(*a);
 }
 
 void Server::retire(Allocation& a, const Now& now) {
@@ -481,15 +479,16 @@ void Server::remove(Allocation& a) {
     if (s == nullptr) continue;
     if (kernel_ != nullptr && !a.tcp) kernel_->relay_closed(s->local);
     if (live_ports_ != nullptr) live_ports_->set_live(s->local.ip.family(), s->local.port, false);
-    by_relay_.erase(s->handle);
+    by_relay_[s->handle] = nullptr;
     if (a.tcp) {
       if (tcp_ != nullptr) tcp_->close_listener(s->handle);
     } else {
       ports_.close(s->handle);
     }
   }
-  by_id_.erase(a.id);
-  allocations_.erase(a.client);  // destroys a
+  by_client_.erase(a.client);
+  const std::uint64_t id = a.id;
+  allocations_.erase(id);  // destroys a
 }
 
 void Server::clear() {

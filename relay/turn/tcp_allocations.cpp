@@ -57,11 +57,11 @@ void Server::on_tcp_connected(const Now&, std::uint32_t id, bool ok, Outbox& out
   if (it == pending_connects_.end()) return tcp_->close_connection(id);
   const PendingConnect p = it->second;
   pending_connects_.erase(it);
-  auto a = by_id_.find(p.allocation);
-  if (a == by_id_.end()) return tcp_->close_connection(id);
+  Allocation* a = by_id(p.allocation);
+  if (a == nullptr) return tcp_->close_connection(id);
   if (!ok) {
     tcp_->close_connection(id);
-    std::erase_if(a->second->tcp_connections, [&](const TcpConnection& c) { return c.id == id; });
+    std::erase_if(a->tcp_connections, [&](const TcpConnection& c) { return c.id == id; });
   }
   stun::MessageBuilder b(out.scratch(), Method::connect, ok ? Class::success : Class::error, p.transaction.data());
   if (ok) b.add_u32(attr::connection_id, id);
@@ -78,9 +78,9 @@ void Server::on_tcp_connected(const Now&, std::uint32_t id, bool ok, Outbox& out
 
 bool Server::on_tcp_peer(const Now& now, std::uint32_t listener, const Endpoint& peer, std::uint32_t id,
                          Outbox& out) {
-  auto it = by_relay_.find(listener);
-  if (it == by_relay_.end() || !it->second->tcp) return false;
-  Allocation& a = *it->second;
+  Allocation* found = by_relay(listener);
+  if (found == nullptr || !found->tcp) return false;
+  Allocation& a = *found;
   // §5.4: only peers the client has given a permission to, and the peer policy applies as
   // to a Connect (a host peer's port is checked again); others are refused.
   if (!a.permissions.contains(peer.ip, now.mono)) {

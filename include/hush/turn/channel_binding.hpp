@@ -3,17 +3,18 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
+#include <span>
 
 #include "hush/base/address.hpp"
+#include "hush/base/small_vector.hpp"
 #include "hush/turn/time.hpp"
 
 namespace hush::turn {
 
-struct ChannelBinding {
-  std::uint16_t number;
-  Endpoint peer;
+struct ChannelBinding {  // 32 bytes: two to a cache line
   TimePoint expires;
+  Endpoint peer;
+  std::uint16_t number;
   bool host_peer;
 };
 
@@ -30,10 +31,10 @@ class ChannelTable {
   void purge(TimePoint now);
   TimePoint earliest_expiry(TimePoint otherwise) const;
   std::size_t size() const { return items_.size(); }
-  const std::vector<ChannelBinding>& items() const { return items_; }
+  std::span<const ChannelBinding> items() const { return items_.items(); }
 
  private:
-  std::vector<ChannelBinding> items_;
+  SmallVector<ChannelBinding, 2> items_;  // looked up on every relayed packet: kept inline
 };
 
 }  // namespace hush::turn

@@ -1,16 +1,17 @@
 // RFC 8656 §9: permissions, by peer IP address only (ports are ignored), 300 s each.
 #pragma once
 
-#include <vector>
+#include <span>
 
 #include "hush/base/address.hpp"
+#include "hush/base/small_vector.hpp"
 #include "hush/turn/time.hpp"
 
 namespace hush::turn {
 
-struct Permission {
-  IpAddress peer;
+struct Permission {  // 32 bytes: two to a cache line
   TimePoint expires;
+  IpAddress peer;
   bool host_peer;  // peer is on this host: every send re-checks the port against peer policy
 };
 
@@ -24,10 +25,10 @@ class PermissionSet {
   void purge(TimePoint now);
   TimePoint earliest_expiry(TimePoint otherwise) const;
   std::size_t size() const { return items_.size(); }
-  const std::vector<Permission>& items() const { return items_; }
+  std::span<const Permission> items() const { return items_.items(); }
 
  private:
-  std::vector<Permission> items_;
+  SmallVector<Permission, 2> items_;  // checked on every relayed packet: kept inline
 };
 
 }  // namespace hush::turn

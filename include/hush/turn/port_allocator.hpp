@@ -12,8 +12,11 @@
 namespace hush::turn {
 
 struct RelaySocket {
-  std::uint32_t handle = 0;  // opaque to the core; the worker uses it to send and receive
-  Endpoint local;            // the bound address (before --external-ip substitution)
+  // The worker's name for the socket (its descriptor), used to send and receive. The core
+  // indexes a table by it, so handles are small integers, like descriptors, unique among a
+  // worker's relayed UDP sockets and RFC 6062 listeners.
+  std::uint32_t handle = 0;
+  Endpoint local;  // the bound address (before --external-ip substitution)
 };
 
 class RelayPortAllocator {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "hush/auth/authenticator.hpp"
+#include "hush/base/flat_map.hpp"
 #include "hush/policy/peer_policy.hpp"
 #include "hush/policy/rate_limiter.hpp"
 #include "hush/policy/relay_port_registry.hpp"
@@ -223,9 +224,21 @@ class Server {
   EventSink* events_ = nullptr;
   policy::PrefixRateLimiter unauth_limiter_;
 
-  std::unordered_map<FiveTuple, std::unique_ptr<Allocation>> allocations_;
-  std::unordered_map<std::uint64_t, Allocation*> by_id_;
-  std::unordered_map<std::uint32_t, Allocation*> by_relay_;
+  // The owner, by allocation id (expiry, smoothing, RFC 6062, gauges: not per packet).
+  std::unordered_map<std::uint64_t, std::unique_ptr<Allocation>> allocations_;
+  // The packet path's indexes: by client 5-tuple, and by relayed socket handle in a table
+  // indexed by it (handles are the worker's descriptors: small integers).
+  FlatMap<FiveTuple, Allocation*> by_client_;
+  std::vector<Allocation*> by_relay_;
+  Allocation* by_id(std::uint64_t id) const {
+    auto it = allocations_.find(id);
+    return it == allocations_.end() ? nullptr : it->second.get();
+  }
+  Allocation* by_client(const FiveTuple& t) const {
+    Allocation* const* a = by_client_.find(t);
+    return a == nullptr ? nullptr : *a;
+  }
+  Allocation* by_relay(std::uint32_t handle) const { return handle < by_relay_.size() ? by_relay_[handle] : nullptr; }
   ReservationTable own_reservations_;  // used when no shared table is given (tests)
   ReservationTable* reservations_;
   ExpiryQueue expiry_;

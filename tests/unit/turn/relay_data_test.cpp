@@ -87,6 +87,38 @@ TEST_F(TurnFixture, ChannelStopsWhenItsPermissionExpires) {
   EXPECT_EQ(deliver(test::channel_data(0x4001, "x")).size(), 1u);
 }
 
+// Channels and permissions live inside the allocation up to two of each, on the heap past
+// that: four peers, then three of them expire and the fourth, back inline, still relays.
+TEST_F(TurnFixture, FourChannelsRelayAndExpireAcrossTheInlineStorage) {
+  auto handle = allocate();
+  request(stun::Method::refresh, [](auto& b) { b.add_u32(attr::lifetime, 3600); });
+  const char* peers[] = {"8.8.8.1:7000", "8.8.8.2:7000", "8.8.8.3:7000", "8.8.8.4:7000"};
+  for (std::uint16_t i = 0; i < 4; ++i)
+    ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4001 + i, peers[i])).error_code(), 0);
+  auto relays = [&](std::uint16_t i) {
+    const std::string payload = "to peer " + std::to_string(i);
+    auto up = deliver(test::channel_data(0x4001 + i, payload));
+    auto down = from_peer(handle, *Endpoint::parse(peers[i]), "from peer");
+    if (up.size() != 1 || down.size() != 1) return false;
+    auto cd = stun::parse_channel_data(down[0].bytes);
+    return up[0].where.to.to_string() == peers[i] && text(up[0]) == payload && cd && cd->channel == 0x4001 + i &&
+           as_text(cd->payload) == "from peer";
+  };
+  for (std::uint16_t i = 0; i < 4; ++i) EXPECT_TRUE(relays(i)) << peers[i];
+  EXPECT_EQ(server->find(turn::FiveTuple{0, client})->channels.size(), 4u);
+  advance(std::chrono::seconds(200));
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4004, peers[3])).error_code(), 0);  // refreshes both
+  advance(std::chrono::seconds(150));  // the other three permissions are gone, their channels not yet
+  for (std::uint16_t i = 0; i < 3; ++i) EXPECT_FALSE(relays(i)) << peers[i];
+  EXPECT_TRUE(relays(3));
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4004, peers[3])).error_code(), 0);
+  advance(std::chrono::seconds(260));  // 610 s: now their channels are gone too
+  EXPECT_EQ(server->find(turn::FiveTuple{0, client})->channels.size(), 1u);
+  EXPECT_EQ(server->find(turn::FiveTuple{0, client})->permissions.size(), 1u);
+  EXPECT_TRUE(relays(3));
+  for (std::uint16_t i = 0; i < 3; ++i) EXPECT_FALSE(relays(i)) << peers[i];
+}
+
 // RFC 8656 §11.5: an ICMP error about a datagram sent to a permitted peer reaches the client as
 // a Data indication with XOR-PEER-ADDRESS and ICMP, and no DATA.
 TEST_F(TurnFixture, IcmpErrorFromAPermittedPeerBecomesADataIndicationWithoutData) {
