@@ -291,6 +291,7 @@ void Worker::on_relays_ready() {
   const int n = ::epoll_wait(relay_epoll_, events, kRelayEvents, 0);
   bool more = n == kRelayEvents;
   in_relay_round_ = true;
+  round_now_ = now();
   for (int i = 0; i < n; ++i) {
     auto* s = static_cast<RelaySocketState*>(events[i].data.ptr);
     if (!s->closed) more |= drain_relay(s, events[i].events);
@@ -310,14 +311,16 @@ int Worker::receive_batch(int fd, std::size_t first, std::size_t count) {
   return ::recvmmsg(fd, headers_.data() + first, static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
 }
 
-template <class Deliver>
-bool Worker::drain(int fd, std::size_t min_room, bool hold, Deliver deliver) {
+template <class Before, class Deliver>
+bool Worker::drain(int fd, std::size_t min_room, bool hold, Before before, Deliver deliver) {
   if (slots_.size() - slots_held_ < min_room) flush();
   const std::size_t first = slots_held_, room = slots_.size() - first;
   const int got = receive_batch(fd, first, room);
   if (got <= 0) return false;
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) before(pass, from_sockaddr(slots_[i].from));
   {
-    const turn::Now t = now();
+    const turn::Now t = in_relay_round_ ? round_now_ : now();
     for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) {
       const Slot& s = slots_[i];
       const mmsghdr& h = headers_[i];
@@ -333,13 +336,19 @@ bool Worker::drain(int fd, std::size_t min_room, bool hold, Deliver deliver) {
 
 bool Worker::drain_listener(std::size_t index) {
   if (index >= udp_listeners_) {
-    return drain(listeners_[index]->native_handle(), slots_.size(), false,
+    return drain(listeners_[index]->native_handle(), slots_.size(), false, [](int, const Endpoint&) {},
                  [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
                    dtls_->on_datagram(t, index - udp_listeners_, from, data, n);
                  });
   }
-  return drain(listeners_[index]->native_handle(), slots_.size(), false, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
-    server_->on_client_datagram(t, static_cast<std::uint16_t>(index), from, Bytes{data, n}, outbox_);
+  // Two passes of cache hints before the batch is handled: every sender's slot in the
+  // 5-tuple index, then (those slots loaded by now) every sender's allocation.
+  const auto listener = static_cast<std::uint16_t>(index);
+  return drain(listeners_[index]->native_handle(), slots_.size(), false, [&](int pass, const Endpoint& from) {
+    if (pass == 0) server_->prefetch_client(listener, from);
+    else server_->prefetch_client_allocation(listener, from);
+  }, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+    server_->on_client_datagram(t, listener, from, Bytes{data, n}, outbox_);
   });
 }
 
@@ -348,14 +357,16 @@ bool Worker::drain_relay(RelaySocketState* state, std::uint32_t events) {
   // otherwise fail this recvmmsg (the datagrams would wait for the next round).
   bool more = (events & EPOLLERR) != 0 && drain_icmp(state);
   if ((events & EPOLLIN) == 0) return more;
-  return drain(state->fd, kRelayMinRoom, true, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+  // Its allocation loads while recvmmsg runs.
+  server_->prefetch_relay(static_cast<std::uint32_t>(state->fd));
+  return drain(state->fd, kRelayMinRoom, true, [](int, const Endpoint&) {}, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from, data, n, outbox_);
   }) || more;
 }
 
 bool Worker::drain_icmp(RelaySocketState* state) {
   constexpr int kPerRound = 16;  // the queue is bounded by the socket's receive buffer
-  const turn::Now t = now();
+  const turn::Now t = round_now_;  // called only from the relay round
   for (int i = 0; i < kPerRound; ++i) {
     sockaddr_storage to{};  // the destination of the datagram the error is about
     std::byte quoted[64];   // the start of that datagram, unused

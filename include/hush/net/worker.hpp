@@ -105,8 +105,10 @@ class Worker {
   int receive_batch(int fd, std::size_t first, std::size_t count);
   // One recvmmsg batch into the free slots (flushing first if fewer than `min_room` are
   // free), handed over; flushed unless `hold` (the caller flushes once it has read them all).
-  template <class Deliver>
-  bool drain(int fd, std::size_t min_room, bool hold, Deliver deliver);
+  // Before any datagram is handed over, `before(pass, from)` is called for every datagram of
+  // the batch with pass 0, then again for every one with pass 1 (cache hints, in two steps).
+  template <class Before, class Deliver>
+  bool drain(int fd, std::size_t min_room, bool hold, Before before, Deliver deliver);
   void flush();
   void send_one_by_one(int fd, const msghdr& gso);  // a GSO message the route refused
   void on_tick();
@@ -124,6 +126,7 @@ class Worker {
   int relay_epoll_ = -1;  // level-triggered, EPOLLIN of every relayed UDP socket of this worker
   boost::asio::posix::stream_descriptor relay_events_;  // relay_epoll_, as Asio waits on it
   bool in_relay_round_ = false;  // on_relays_ready is walking its events: closed states wait
+  turn::Now round_now_{};        // the clock, read once per relay round for all its sockets
   std::vector<RelaySocketState*> closed_in_round_;
   std::unique_ptr<RelayPorts> ports_;
   EventLog events_;
