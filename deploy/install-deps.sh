@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hush needs. Idempotent: apt-get update runs once, and only
-# when something is missing. Usage: deploy/install-deps.sh run|test|bench
+# when something is missing. Usage: deploy/install-deps.sh run|test|bench|profile
 set -euo pipefail
 profile=${1:-run}
 # libbpf-dev, bpftool and clang build the kernel fast path (--kernel-fastpath); without them it is left out.
@@ -11,6 +11,8 @@ if [ "$profile" = test ]; then
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 util-linux curl iproute2 ethtool)
+elif [ "$profile" = profile ]; then  # loadtest/profile-gap.sh
+  packages+=(python3 util-linux linux-perf)
 fi
 missing=()
 for p in "${packages[@]}"; do
