@@ -36,7 +36,7 @@ class FlatMap {
     for (std::size_t i = home(key);; i = next(i)) {
       Slot& s = slots_[i];
       if (!s.used) {
-        s = Slot{key, value, true};
+        s = Slot{key, true, value};
         ++size_;
         return;
       }
@@ -70,12 +70,13 @@ class FlatMap {
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   std::size_t capacity() const { return slots_.size(); }
+  static constexpr std::size_t slot_size() { return sizeof(Slot); }
 
  private:
-  struct Slot {
+  struct Slot {  // the flag between key and value: a FiveTuple's slot packs into 32 bytes
     K key{};
-    V value{};
     bool used = false;
+    V value{};
   };
 
   // Fibonacci hashing: the top bits of the product, so keys whose hashes differ only in

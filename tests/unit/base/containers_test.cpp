@@ -81,6 +81,8 @@ TEST(FlatMap, EraseInTheMiddleOfAWrappedClusterKeepsTheRestFindable) {
 }
 
 TEST(FlatMap, GrowsAtThreeQuartersAndFindsEveryFiveTuple) {
+  // The 5-tuple index's slots: two to a cache line.
+  EXPECT_EQ((FlatMap<turn::FiveTuple, void*>::slot_size()), 32u);
   FlatMap<turn::FiveTuple, int> m;
   EXPECT_EQ(m.find(turn::FiveTuple{}), nullptr);  // empty: no table yet
   for (int i = 0; i < 10000; ++i) {
