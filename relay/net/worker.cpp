@@ -318,7 +318,7 @@ bool Worker::drain(int fd, std::size_t min_room, bool hold, Before before, Deliv
   const int got = receive_batch(fd, first, room);
   if (got <= 0) return false;
   for (int pass = 0; pass < 2; ++pass)
-    for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) before(pass, from_sockaddr(slots_[i].from));
+    for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) before(pass, slots_[i].from);
   {
     const turn::Now t = in_relay_round_ ? round_now_ : now();
     for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) {
@@ -336,7 +336,7 @@ bool Worker::drain(int fd, std::size_t min_room, bool hold, Before before, Deliv
 
 bool Worker::drain_listener(std::size_t index) {
   if (index >= udp_listeners_) {
-    return drain(listeners_[index]->native_handle(), slots_.size(), false, [](int, const Endpoint&) {},
+    return drain(listeners_[index]->native_handle(), slots_.size(), false, [](int, const sockaddr_storage&) {},
                  [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
                    dtls_->on_datagram(t, index - udp_listeners_, from, data, n);
                  });
@@ -344,9 +344,9 @@ bool Worker::drain_listener(std::size_t index) {
   // Two passes of cache hints before the batch is handled: every sender's slot in the
   // 5-tuple index, then (those slots loaded by now) every sender's allocation.
   const auto listener = static_cast<std::uint16_t>(index);
-  return drain(listeners_[index]->native_handle(), slots_.size(), false, [&](int pass, const Endpoint& from) {
-    if (pass == 0) server_->prefetch_client(listener, from);
-    else server_->prefetch_client_allocation(listener, from);
+  return drain(listeners_[index]->native_handle(), slots_.size(), false, [&](int pass, const sockaddr_storage& from) {
+    if (pass == 0) server_->prefetch_client(listener, from_sockaddr(from));
+    else server_->prefetch_client_allocation(listener, from_sockaddr(from));
   }, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_client_datagram(t, listener, from, Bytes{data, n}, outbox_);
   });
@@ -359,7 +359,7 @@ bool Worker::drain_relay(RelaySocketState* state, std::uint32_t events) {
   if ((events & EPOLLIN) == 0) return more;
   // Its allocation loads while recvmmsg runs.
   server_->prefetch_relay(static_cast<std::uint32_t>(state->fd));
-  return drain(state->fd, kRelayMinRoom, true, [](int, const Endpoint&) {}, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
+  return drain(state->fd, kRelayMinRoom, true, [](int, const sockaddr_storage&) {}, [&](const turn::Now& t, const Endpoint& from, std::byte* data, std::size_t n) {
     server_->on_peer_datagram(t, static_cast<std::uint32_t>(state->fd), from, data, n, outbox_);
   }) || more;
 }

@@ -105,8 +105,9 @@ class Worker {
   int receive_batch(int fd, std::size_t first, std::size_t count);
   // One recvmmsg batch into the free slots (flushing first if fewer than `min_room` are
   // free), handed over; flushed unless `hold` (the caller flushes once it has read them all).
-  // Before any datagram is handed over, `before(pass, from)` is called for every datagram of
-  // the batch with pass 0, then again for every one with pass 1 (cache hints, in two steps).
+  // Before any datagram is handed over, `before(pass, sender's sockaddr)` is called for every
+  // datagram of the batch with pass 0, then again for every one with pass 1 (cache hints, in
+  // two steps; a no-op costs nothing).
   template <class Before, class Deliver>
   bool drain(int fd, std::size_t min_room, bool hold, Before before, Deliver deliver);
   void flush();
