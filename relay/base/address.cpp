@@ -93,15 +93,4 @@ std::string Endpoint::to_string() const {
   return s;
 }
 
-std::size_t hash_bytes(const void* data, std::size_t n, std::size_t seed) {
-  // FNV-1a, 64-bit: hashing 6 to 18 bytes per lookup, no need for more.
-  std::uint64_t h = 1469598103934665603ull ^ seed;
-  auto p = static_cast<const std::uint8_t*>(data);
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return static_cast<std::size_t>(h ^ (h >> 29));
-}
-
 }  // namespace hush

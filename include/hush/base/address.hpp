@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "hush/base/hash.hpp"
+
 namespace hush {
 
 enum class Family : std::uint8_t { v4 = 1, v6 = 2 };
@@ -47,8 +49,6 @@ struct Endpoint {
   std::string to_string() const;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
-
-std::size_t hash_bytes(const void* data, std::size_t n, std::size_t seed = 0);
 
 }  // namespace hush
 

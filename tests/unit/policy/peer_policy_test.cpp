@@ -1,6 +1,10 @@
 // Never an open proxy: default deny ranges, embedded IPv4 forms, the relay host itself.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <map>
+#include <vector>
+
 #include "hush/policy/peer_policy.hpp"
 #include "hush/policy/rate_limiter.hpp"
 
@@ -115,4 +119,44 @@ TEST(PrefixRateLimiter, LimitsPerPrefixAndRefills) {
   EXPECT_TRUE(l.allow(other, 0));
   EXPECT_FALSE(l.allow(a, 50'000'000));  // 0.05 s: half a token
   EXPECT_TRUE(l.allow(a, 200'000'000));  // 0.2 s: two tokens
+}
+
+// An unauthenticated answer goes to a request's source address, which anyone can forge; the
+// limiter caps how many a prefix receives. It keeps one bucket per slot, and a slot that a
+// second prefix takes starts afresh, so two prefixes that share a slot, alternated, are
+// never limited: spoofing a victim and one such neighbour would send the victim answers at
+// any rate. What an attacker could compute offline with the unkeyed FNV-1a hash the limiter
+// used before: pairs of /64 prefixes in the same one of the 4,096 slots. Under the keyed hash
+// those pairs share a slot only by chance (1 in 4,096 each).
+TEST(PrefixRateLimiter, PrefixesThatCollideWithoutTheKeyAreLimitedApart) {
+  auto unkeyed_slot = [](std::uint64_t key) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 8; ++i) {
+      h ^= (key >> (8 * i)) & 0xff;
+      h *= 1099511628211ull;
+    }
+    return (h ^ (h >> 29)) % 4096;
+  };
+  auto prefix = [](std::uint32_t i) {  // 2001:db8:i::/64 (a /32 holds 2^32 of them)
+    std::uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, static_cast<std::uint8_t>(i >> 24), static_cast<std::uint8_t>(i >> 16),
+                          static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+    return IpAddress::v6_bytes(b);
+  };
+  std::map<std::uint64_t, std::uint32_t> first_in_slot;
+  std::vector<std::pair<IpAddress, IpAddress>> pairs;
+  for (std::uint32_t i = 0; pairs.size() < 8; ++i) {
+    std::uint64_t key;
+    std::memcpy(&key, prefix(i).data(), 8);
+    key |= 1;
+    auto [it, fresh] = first_in_slot.emplace(unkeyed_slot(key), i);
+    if (!fresh) pairs.emplace_back(prefix(it->second), prefix(i)), first_in_slot.erase(it);
+  }
+  int limited_pairs = 0;
+  for (auto& [a, b] : pairs) {
+    policy::PrefixRateLimiter l(1, 1);  // one answer, then one a second
+    int allowed = 0;
+    for (int i = 0; i < 100; ++i) allowed += l.allow(i % 2 ? a : b, 0);
+    limited_pairs += allowed == 2;
+  }
+  EXPECT_GE(limited_pairs, 7) << "pairs an attacker can find without the key still share a bucket";
 }
