@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <charconv>
@@ -10,6 +9,7 @@
 #include <optional>
 
 #include "hush/auth/rest_credential.hpp"
+#include "hush/base/hash.hpp"
 
 namespace hush::api {
 
@@ -94,7 +94,6 @@ http::Response json_error(int status, std::string_view message) {
 
 CredentialApi::CredentialApi(ApiOptions options, auth::SecretSet keys, auth::SecretSet secrets)
     : key_buckets_(kBuckets), username_buckets_(kBuckets) {
-  auth::random_bytes(hash_key_.data(), hash_key_.size());
   reconfigure(std::move(options), std::move(keys), std::move(secrets));
 }
 
@@ -113,28 +112,6 @@ int CredentialApi::find_key(std::string_view presented) const {
   for (std::size_t i = 0; i < key_digests_.size(); ++i)
     if (CRYPTO_memcmp(digest.data(), key_digests_[i].data(), digest.size()) == 0) found = static_cast<int>(i);
   return found;
-}
-
-std::uint64_t CredentialApi::keyed_hash(std::string_view text) const {
-  unsigned char mac[32];
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), hash_key_.data(), static_cast<int>(hash_key_.size()),
-       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &n);
-  std::uint64_t h;
-  std::memcpy(&h, mac, sizeof h);
-  return h | 1;  // 0 marks an empty bucket
-}
-
-bool CredentialApi::take(std::vector<Bucket>& table, std::uint64_t key, double rate, double burst,
-                         std::int64_t now_ns) {
-  if (rate <= 0) return true;
-  Bucket& b = table[key % table.size()];
-  if (b.key != key) b = Bucket{key, burst, now_ns};  // a new caller (or a collision) starts full
-  b.tokens = std::min(burst, b.tokens + rate * static_cast<double>(now_ns - b.last_ns) / 1e9);
-  b.last_ns = now_ns;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
-  return true;
 }
 
 http::Response CredentialApi::handle(const http::Request& r, std::int64_t unix_now, std::int64_t mono_ns) {
@@ -172,9 +149,12 @@ http::Response CredentialApi::handle(const http::Request& r, std::int64_t unix_n
       return json_error(400, "ttl must be a number of seconds, at least 30");
     ttl = std::min(ttl, options_.max_ttl);
   }
-  if (!take(key_buckets_, static_cast<std::uint64_t>(key) + 1, options_.key_rate, options_.key_burst, mono_ns) ||
+  // A caller's name is kept only as its keyed hash (base/hash.hpp: SipHash under a key
+  // drawn per process), 64 bits naming a bucket.
+  if (!key_buckets_.take(static_cast<std::uint64_t>(key) + 1, options_.key_rate, options_.key_burst, mono_ns) ||
       (q.username && !q.username->empty() &&
-       !take(username_buckets_, keyed_hash(*q.username), options_.username_rate, options_.username_burst, mono_ns))) {
+       !username_buckets_.take(hash_bytes(q.username->data(), q.username->size()) | 1, options_.username_rate,
+                               options_.username_burst, mono_ns))) {
     auto res = json_error(429, "rate limited");
     res.headers.emplace_back("Retry-After", "1");
     return res;

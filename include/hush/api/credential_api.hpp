@@ -19,6 +19,7 @@
 
 #include "hush/auth/secret_set.hpp"
 #include "hush/base/http.hpp"
+#include "hush/policy/rate_limiter.hpp"
 
 namespace hush::api {
 
@@ -42,22 +43,14 @@ class CredentialApi {
   void reconfigure(ApiOptions options, auth::SecretSet keys, auth::SecretSet secrets);
 
  private:
-  struct Bucket {
-    std::uint64_t key = 0;
-    double tokens = 0;
-    std::int64_t last_ns = 0;
-  };
-  bool take(std::vector<Bucket>& table, std::uint64_t key, double rate, double burst, std::int64_t now_ns);
   int find_key(std::string_view presented) const;  // index of the key, or -1
-  std::uint64_t keyed_hash(std::string_view text) const;
 
   std::mutex mutex_;
   ApiOptions options_;
   std::vector<std::array<unsigned char, 32>> key_digests_;
   auth::SecretSet secrets_;
-  std::array<unsigned char, 32> hash_key_{};  // random, in memory only
-  std::vector<Bucket> key_buckets_;
-  std::vector<Bucket> username_buckets_;
+  policy::TokenBucketTable key_buckets_;
+  policy::TokenBucketTable username_buckets_;
 };
 
 }  // namespace hush::api

@@ -108,6 +108,24 @@ TEST(PeerPolicy, AllowingLoopbackStillProtectsServicePortsAndIdleRelayPorts) {
   EXPECT_FALSE(make(&live).allows(ep("[::1]:41000")));
 }
 
+TEST(TokenBucketTable, RefillsAtTheRateUpToTheBurstAndCollisionsStartAfresh) {
+  policy::TokenBucketTable t(1);  // one slot: every key collides
+  int allowed = 0;
+  for (int i = 0; i < 10; ++i) allowed += t.take(7, 2, 3, 0);
+  EXPECT_EQ(allowed, 3);
+  EXPECT_FALSE(t.take(7, 2, 3, 400'000'000));  // 0.4 s at 2/s: 0.8 of a token
+  EXPECT_TRUE(t.take(7, 2, 3, 500'000'000));
+  EXPECT_FALSE(t.take(7, 2, 3, 100'000'000));  // the clock going back refills nothing
+  EXPECT_FALSE(t.take(7, 2, 3, 900'000'000));  // nor counts twice: 0.4 s after 0.5 s, 0.8 of one
+  allowed = 0;
+  for (int i = 0; i < 10; ++i) allowed += t.take(8, 2, 3, 500'000'000);  // 8 takes the slot
+  EXPECT_EQ(allowed, 3);
+  EXPECT_TRUE(t.take(7, 2, 3, 500'000'000));  // and 7 takes it back, full: never limited for 8
+  EXPECT_TRUE(t.take(7, 0, 3, 500'000'000));  // rate 0: no limit
+  EXPECT_TRUE(t.take(9, 1, 0, 0));            // a burst below 1 is 1
+  EXPECT_FALSE(t.take(9, 1, 0, 0));
+}
+
 TEST(PrefixRateLimiter, LimitsPerPrefixAndRefills) {
   auto a = *IpAddress::parse("192.0.2.1");
   auto same_prefix = *IpAddress::parse("192.0.2.200");
