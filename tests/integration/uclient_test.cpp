@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -65,9 +66,14 @@ std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port
   auto peer = start_echo_peer(relay.port, peer_port);
   std::string cmd = "timeout 120 turnutils_uclient" + flags + " -W " + relay.secret + " -u user -e 127.0.0.1 -r " +
                     std::to_string(peer_port) + " -m 10 -n 100 -l 120 -p " + std::to_string(server_port) + " 127.0.0.1";
+  const auto started = std::chrono::steady_clock::now();
   auto r = run_command(cmd);
+  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   auto t = parse_totals(r.output);
-  EXPECT_EQ(t.sent, 1000) << r.output.substr(r.output.size() > 2000 ? r.output.size() - 2000 : 0);
+  auto tail = [](const std::string& s, std::size_t n) { return s.substr(s.size() > n ? s.size() - n : 0); };
+  // When it fails, say enough to tell a hang (exit 124 after 120 s) from a refusal, and where.
+  EXPECT_EQ(t.sent, 1000) << "uclient" << flags << " exited " << r.exit_code << " after " << seconds << " s\n"
+                          << tail(r.output, 6000) << "\nrelay:\n" << tail(relay.process().output(), 2000);
   EXPECT_EQ(t.received, t.sent);
   EXPECT_EQ(t.lost, 0);
   EXPECT_TRUE(relay.process().running());
@@ -181,6 +187,10 @@ class DatagramTap {
     std::lock_guard lock(mutex_);
     return records_;
   }
+  std::string summary() const {  // for a failure message
+    return std::to_string(clients_) + " client sockets, " + std::to_string(to_relay_) + " datagrams to the relay, " +
+           std::to_string(from_relay_) + " back";
+  }
 
  private:
   static int open_bound() {  // a UDP socket on 127.0.0.1 and a port of the kernel's choice
@@ -209,7 +219,9 @@ class DatagramTap {
           if (it == upstream_.end()) {
             it = upstream_.emplace(key, open_bound()).first;
             client_of_[it->second] = from;
+            ++clients_;
           }
+          ++to_relay_;
           const sockaddr_in to = loopback(target_);
           (void)::sendto(it->second, buf, static_cast<std::size_t>(n), 0, reinterpret_cast<const sockaddr*>(&to),
                          sizeof to);
@@ -219,6 +231,7 @@ class DatagramTap {
         if (!(fds[i].revents & POLLIN)) continue;
         const ssize_t n = ::recv(fds[i].fd, buf, sizeof buf, 0);
         if (n <= 0) continue;
+        ++from_relay_;
         // DTLS record header: type, version (2), epoch (2), sequence (6), length (2).
         std::size_t at = 0;
         while (static_cast<std::size_t>(n) - at >= 13) {
@@ -240,6 +253,7 @@ class DatagramTap {
   std::map<std::uint64_t, int> upstream_;
   std::map<int, sockaddr_in> client_of_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> clients_{0}, to_relay_{0}, from_relay_{0};
   std::thread pump_;
   std::mutex mutex_;
   std::vector<std::size_t> records_;
@@ -388,6 +402,7 @@ TEST(Padding, DtlsRecordsOnTheWireHideMessageSizes) {
                    "--padding", mode});
       DatagramTap tap(tls_port);
       expect_every_message_relayed(relay, tap.port, flags);
+      if (HasFailure()) std::printf("tap, dtls %s%s: %s\n", mode.c_str(), flags.c_str(), tap.summary().c_str());
       const RecordLengths lengths(tap.records(), "dtls " + mode + flags);
       ASSERT_GT(lengths.total, 1000u) << mode << flags;
       if (mode == "off") {
