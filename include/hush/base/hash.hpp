@@ -8,7 +8,7 @@
 // drawn from the kernel's random source once per process and never leaves it, an outsider
 // cannot tell which inputs collide. SipHash-1-3 (one compression round per word, three
 // finalization rounds) is the variant hash tables use (Rust's standard library, CPython):
-// about 20 ns for the 12 to 24 bytes of an endpoint.
+// about 11 ns for the 12 to 24 bytes of an endpoint on this project's 2-core test VM (FNV-1a: 3-10).
 #pragma once
 
 #include <cstddef>
