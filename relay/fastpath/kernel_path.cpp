@@ -191,6 +191,10 @@ BpfKernelPath::~BpfKernelPath() {
 }
 
 bool BpfKernelPath::install(const turn::KernelFlow& f) {
+  // The program rewrites in place and keeps the IP version: one family end to end.
+  if (f.client.ip.family() != f.peer.ip.family() || f.server.ip.family() != f.client.ip.family() ||
+      f.relay.ip.family() != f.peer.ip.family())
+    return false;
   const auto to_peer = route_to(f.peer.ip), to_client = route_to(f.client.ip);
   if (!to_peer || !to_client) return false;  // unroutable: user space answers with what it can
   hush_client_key ck = client_key(f);

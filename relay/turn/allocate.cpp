@@ -20,7 +20,7 @@ std::optional<Family> family_from(Bytes value) {
   }
 }
 
-void add_address_error(stun::MessageBuilder& b, Family f, int code) {
+void add_address_error(stun::MessageBuilder& b, Family f, int code, std::uint16_t type) {
   const std::string_view reason = error::reason(code);
   std::byte v[4 + 32] = {};
   v[0] = std::byte{f == Family::v4 ? stun::kFamilyIpv4 : stun::kFamilyIpv6};
@@ -28,7 +28,7 @@ void add_address_error(stun::MessageBuilder& b, Family f, int code) {
   v[3] = std::byte{static_cast<std::uint8_t>(code % 100)};
   const std::size_t n = std::min(reason.size(), std::size_t{32});
   for (std::size_t i = 0; i < n; ++i) v[4 + i] = static_cast<std::byte>(reason[i]);
-  b.add(attr::address_error_code, {v, 4 + n});
+  b.add(type, {v, 4 + n});
 }
 
 }  // namespace
@@ -83,6 +83,8 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
   auto token = m.find(attr::reservation_token);
   auto requested_family = m.find(attr::requested_address_family);
   auto additional_family = m.find(attr::additional_address_family);
+  const bool draft_dual = !additional_family && m.has(attr::additional_address_family_draft);
+  if (draft_dual) additional_family = m.find(attr::additional_address_family_draft);
   if (tcp) {
     // RFC 6062 §5.1: only over TCP or TLS, and none of the UDP-only attributes (a dual-stack
     // TCP allocation is not defined either).
@@ -199,7 +201,9 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
       b.add(attr::reservation_token, t);
     }
     b.add_xor_address(attr::xor_mapped_address, r.tuple.client);
-    if (second_error != 0) add_address_error(b, Family::v6, second_error);
+    if (second_error != 0)
+      add_address_error(b, Family::v6, second_error,
+                        draft_dual ? attr::address_error_code_draft : attr::address_error_code);
   });
 }
 

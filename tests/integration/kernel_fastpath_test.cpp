@@ -91,6 +91,21 @@ TEST(KernelFastpath, CoturnClientTrafficGoesThroughTheKernel) {
   EXPECT_EQ(r.kernel("to_peer"), before);
 }
 
+// An IPv4 client with an IPv6 relayed address (coturn's -x): its channels cross families,
+// which the program cannot forward in place, so user space relays all of it; a dual
+// allocation's (-Z) channels to an IPv4 peer go into the kernel as usual.
+TEST(KernelFastpath, ChannelsAcrossAddressFamiliesStayInUserSpace) {
+  REQUIRE_KERNEL_FASTPATH();
+  FastRelay r({"--relay-ip", "127.0.0.1", "--relay-ip", "::1"});
+  expect_every_message_relayed(r.relay, r.relay.port, " -x", "::1");
+  EXPECT_EQ(r.kernel("to_peer"), 0);
+  EXPECT_EQ(r.kernel("to_client"), 0);
+  EXPECT_EQ(r.user_space(), 2000);
+  expect_every_message_relayed(r.relay, r.relay.port, " -Z", "127.0.0.1");
+  EXPECT_GE(r.kernel("to_peer"), 950);
+  EXPECT_GE(r.kernel("to_client"), 950);
+}
+
 TEST(KernelFastpath, PayloadsPassByteForByteBothWaysOverIpv4AndIpv6) {
   REQUIRE_KERNEL_FASTPATH();
   for (const std::string ip : {"127.0.0.1", "::1"}) {

@@ -153,12 +153,14 @@ class TurnClient {
 // why, for the skip message.
 bool kernel_fastpath_available(std::string* why);
 
-// coturn's turnutils_peer echoing on 127.0.0.1, far from `near` (uclient 4.6.1 trips over
-// adjacent ports); its port in `port`.
-std::unique_ptr<Process> start_echo_peer(std::uint16_t near, std::uint16_t& port);
-// Runs turnutils_uclient (10 clients x 100 messages of 120 bytes to an echo peer) with the
-// extra flags against `server_port`, checks that every message came back; returns its output.
-std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags);
+// coturn's turnutils_peer echoing on `ip` (127.0.0.1 or ::1), far from `near` (uclient 4.6.1
+// trips over adjacent ports); its port in `port`.
+std::unique_ptr<Process> start_echo_peer(std::uint16_t near, std::uint16_t& port, const std::string& ip = "127.0.0.1");
+// Runs turnutils_uclient (10 clients x 100 messages of 120 bytes to an echo peer on `peer_ip`)
+// with the extra flags against `server_port`, checks that every message came back; returns its
+// output.
+std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags,
+                                         const std::string& peer_ip = "127.0.0.1");
 
 // An allocation with a channel to a local peer socket that does not echo; works() checks
 // traffic both ways.

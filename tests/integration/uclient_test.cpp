@@ -28,13 +28,13 @@ bool net_port_free(std::uint16_t port);
 namespace hush::test {
 
 // An echo peer far from the relay's port (uclient 4.6.1 trips over adjacent ports).
-std::unique_ptr<Process> start_echo_peer(std::uint16_t near, std::uint16_t& port) {
+std::unique_ptr<Process> start_echo_peer(std::uint16_t near, std::uint16_t& port, const std::string& ip) {
   port = static_cast<std::uint16_t>(near + 3000);
   while (!net_port_free(port)) ++port;
-  auto p = std::make_unique<Process>("turnutils_peer", std::vector<std::string>{"-p", std::to_string(port), "-L", "127.0.0.1"});
-  UdpSocket probe;
+  auto p = std::make_unique<Process>("turnutils_peer", std::vector<std::string>{"-p", std::to_string(port), "-L", ip});
+  UdpSocket probe(ip);
   for (int i = 0; i < 50; ++i) {
-    probe.send_to(*Endpoint::parse("127.0.0.1:" + std::to_string(port)), as_bytes("ping"));
+    probe.send_to(Endpoint{*IpAddress::parse(ip), port}, as_bytes("ping"));
     if (probe.receive(std::chrono::milliseconds(50))) return p;
   }
   throw std::runtime_error("turnutils_peer did not start");
@@ -61,10 +61,11 @@ Totals parse_totals(const std::string& out) {
 // Runs turnutils_uclient (10 clients x 100 messages of 120 bytes to an echo peer) with the
 // extra flags, and checks that every message came back.
 // Returns the client's output.
-std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags) {
+std::string expect_every_message_relayed(Relay& relay, std::uint16_t server_port, const std::string& flags,
+                                         const std::string& peer_ip) {
   std::uint16_t peer_port = 0;
-  auto peer = start_echo_peer(relay.port, peer_port);
-  std::string cmd = "timeout 120 turnutils_uclient" + flags + " -W " + relay.secret + " -u user -e 127.0.0.1 -r " +
+  auto peer = start_echo_peer(relay.port, peer_port, peer_ip);
+  std::string cmd = "timeout 120 turnutils_uclient" + flags + " -W " + relay.secret + " -u user -e " + peer_ip + " -r " +
                     std::to_string(peer_port) + " -m 10 -n 100 -l 120 -p " + std::to_string(server_port) + " 127.0.0.1";
   const auto started = std::chrono::steady_clock::now();
   auto r = run_command(cmd);
@@ -293,6 +294,30 @@ INSTANTIATE_TEST_SUITE_P(ThreadsAndChannels, Uclient,
                          [](const auto& p) {
                            return "threads" + std::to_string(std::get<0>(p.param)) +
                                   (std::get<1>(p.param) ? "_channels" : "_indications");
+                         });
+
+// RFC 8656 across address families, from coturn's client on IPv4: an IPv6 relayed address
+// (-x) to an IPv6 peer, and dual allocations (-Z, which coturn asks for at the draft's code
+// point 0x8032) to peers of either family; with channels and with Send indications. The kernel
+// fast path (on by default where it can load) must leave the cross-family channels to user
+// space: it cannot change a packet's IP version.
+class UclientFamilies : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(UclientFamilies, RelaysEveryMessage) {
+  const auto& [flags, peer_ip] = GetParam();
+  Relay relay({"--relay-ip", "127.0.0.1", "--relay-ip", "::1"});
+  const auto out = expect_every_message_relayed(relay, relay.port, flags, peer_ip);
+  EXPECT_EQ(out.find("error 443"), std::string::npos) << "a request named a family the allocation lacks";
+}
+
+INSTANTIATE_TEST_SUITE_P(Rfc8656, UclientFamilies,
+                         ::testing::Values(std::make_tuple(" -x", "::1"), std::make_tuple(" -x -s", "::1"),
+                                           std::make_tuple(" -Z", "127.0.0.1"), std::make_tuple(" -Z", "::1")),
+                         [](const auto& p) {
+                           std::string name = std::get<0>(p.param) == " -x"      ? "ipv6_relay"
+                                              : std::get<0>(p.param) == " -x -s" ? "ipv6_relay_indications"
+                                                                                 : "dual";
+                           return name + (std::get<1>(p.param) == "::1" ? "_to_ipv6" : "_to_ipv4");
                          });
 
 // TURN over TCP (-t) and TLS (-t -S) from coturn's client, to a UDP peer.

@@ -71,6 +71,11 @@ inline constexpr std::uint16_t response_port = 0x0027;
 inline constexpr std::uint16_t connection_id = 0x002A;
 inline constexpr std::uint16_t additional_address_family = 0x8000;
 inline constexpr std::uint16_t address_error_code = 0x8001;
+// The same two as draft-ietf-tram-turnbis numbered them before RFC 8656 ("SSODA"), which
+// coturn 4.6 still sends and reads (turnutils_uclient -Z). Accepted in an Allocate, and
+// answered in kind.
+inline constexpr std::uint16_t additional_address_family_draft = 0x8032;
+inline constexpr std::uint16_t address_error_code_draft = 0x8033;
 inline constexpr std::uint16_t password_algorithms = 0x8002;
 inline constexpr std::uint16_t alternate_domain = 0x8003;
 inline constexpr std::uint16_t icmp = 0x8004;

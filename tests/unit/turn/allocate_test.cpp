@@ -295,22 +295,44 @@ TEST_F(TurnFixture, DualStackAllocationReportsTheMissingFamily) {
   auto aec = *r.msg()->find(attr::address_error_code);
   EXPECT_EQ(std::to_integer<int>(aec[0]), 0x02);
   EXPECT_EQ(std::to_integer<int>(aec[2]) * 100 + std::to_integer<int>(aec[3]), 440);
+  // A client of the draft's code points (coturn's) hears it at the draft's code point.
+  client = *Endpoint::parse("192.0.2.10:40001");
+  r = request(stun::Method::allocate, [](auto& b) {
+    test::udp_transport()(b);
+    b.add_u32(attr::additional_address_family_draft, 0x02u << 24);
+  });
+  ASSERT_EQ(r.error_code(), 0);
+  EXPECT_FALSE(r.msg()->has(attr::address_error_code));
+  aec = *r.msg()->find(attr::address_error_code_draft);
+  EXPECT_EQ(std::to_integer<int>(aec[2]) * 100 + std::to_integer<int>(aec[3]), 440);
 }
 
+// RFC 8656's ADDITIONAL-ADDRESS-FAMILY (0x8000), and the draft's (0x8032) that coturn's
+// turnutils_uclient -Z sends: without the latter its dual allocations got IPv4 alone, and its
+// Refresh naming IPv6 a 443.
 TEST_F(TurnFixture, DualStackAllocationGetsBothFamilies) {
   options.relay_v6 = true;
   start();
-  auto r = request(stun::Method::allocate, [](auto& b) {
-    test::udp_transport()(b);
-    b.add_u32(attr::additional_address_family, 0x02u << 24);
-  });
-  ASSERT_EQ(r.error_code(), 0);
-  auto m = r.msg();  // the view must outlive the loop over its attributes
-  int relayed = 0;
-  for (const auto& a : m->attributes()) relayed += a.type == attr::xor_relayed_address;
-  EXPECT_EQ(relayed, 2);
-  EXPECT_FALSE(m->has(attr::address_error_code));
-  EXPECT_EQ(ports.open_sockets.size(), 2u);
+  for (const std::uint16_t type : {attr::additional_address_family, attr::additional_address_family_draft}) {
+    SCOPED_TRACE(type);
+    client = *Endpoint::parse(type == attr::additional_address_family ? "192.0.2.10:40001" : "192.0.2.10:40002");
+    auto r = request(stun::Method::allocate, [&](auto& b) {
+      test::udp_transport()(b);
+      b.add_u32(type, 0x02u << 24);
+    });
+    ASSERT_EQ(r.error_code(), 0);
+    auto m = r.msg();  // the view must outlive the loop over its attributes
+    int relayed = 0;
+    for (const auto& a : m->attributes()) relayed += a.type == attr::xor_relayed_address;
+    EXPECT_EQ(relayed, 2);
+    EXPECT_FALSE(m->has(attr::address_error_code));
+    EXPECT_FALSE(m->has(attr::address_error_code_draft));
+    for (std::uint8_t family : {0x01, 0x02})
+      EXPECT_EQ(request(stun::Method::refresh, [&](auto& b) { b.add_u32(attr::requested_address_family, family << 24); })
+                    .error_code(),
+                0);
+  }
+  EXPECT_EQ(ports.open_sockets.size(), 4u);
 }
 
 TEST_F(TurnFixture, ExternalIpIsReportedInsteadOfTheBoundAddress) {

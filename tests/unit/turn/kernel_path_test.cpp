@@ -69,6 +69,25 @@ TEST_F(KernelPathTest, ABoundChannelGoesToTheKernelWithEveryAddress) {
   EXPECT_EQ(kernel.flows.size(), 1u);
 }
 
+// The kernel rewrites a packet in place and keeps its IP version, so a channel that crosses
+// families (an IPv4 client with an IPv6 relayed address, RFC 8656 §7.2) stays in user space;
+// its other-family neighbour in a dual allocation does not.
+TEST_F(KernelPathTest, AChannelAcrossAddressFamiliesStaysInUserSpace) {
+  options.relay_v6 = true;
+  restart();
+  ASSERT_EQ(request(stun::Method::allocate, [](auto& b) {
+              test::udp_transport()(b);
+              b.add_u32(attr::additional_address_family, 0x02u << 24);
+              b.add_u32(attr::lifetime, 3600);
+            }).error_code(),
+            0);
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4001, "[2001:4860:4860::8888]:7000")).error_code(), 0);
+  EXPECT_TRUE(kernel.flows.empty());
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4002, "8.8.8.8:7000")).error_code(), 0);
+  ASSERT_EQ(kernel.flows.size(), 1u);
+  EXPECT_EQ(kernel.flows[0].channel, 0x4002);
+}
+
 TEST_F(KernelPathTest, ADeniedPeerIsNeverInstalled) {
   allocate_for_an_hour();
   EXPECT_EQ(request(stun::Method::channel_bind, channel(0x4001, "127.0.0.1:7000")).error_code(), 403);
