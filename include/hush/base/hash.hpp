@@ -29,7 +29,8 @@ std::uint64_t siphash13(const HashKey& key, const void* data, std::size_t n);
 // 128 bits from getrandom(2); throws std::runtime_error if the kernel gives none.
 HashKey random_hash_key();
 
-// This process's key: drawn once, on first use, and the same for every thread after.
+// This process's key: drawn once, on first use, and the same for every thread after. A
+// fuzzing build (-DHUSH_FUZZ=ON) uses a fixed key instead, so that its crashes reproduce.
 const HashKey& process_hash_key();
 
 // SipHash-1-3 under the process key of `seed` (8 bytes, little-endian) followed by the
