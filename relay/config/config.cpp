@@ -58,6 +58,7 @@ struct Raw {
   bool cover = false;
   bool padding_udp = false;
   std::string kernel_fastpath = "auto";
+  std::string allocation_default_family = "ipv4";
   std::string kernel_fastpath_entries = "65536";
   std::string udp_gso = "on";
   std::vector<std::string> relay_ip;
@@ -141,6 +142,10 @@ void add_run_options(CLI::App& app, Raw& r) {
       ->capture_default_str();
   app.add_flag("--cover", r.cover,
                "With --smoothing: fill ticks without media to TLS and DTLS clients with cover messages they discard");
+  app.add_option("--allocation-default-address-family", r.allocation_default_family,
+                 "ipv4, ipv6 or keep: the relayed address family of an Allocate that asks for none (RFC 8656: "
+                 "ipv4); keep: the family the client itself uses, for relays without IPv4")
+      ->capture_default_str();
   app.add_option("--relay-ip", r.relay_ip,
                  "Address relayed sockets bind to, one per family (repeatable; default: the listen address)");
   app.add_option("--external-ip", r.external_ip,
@@ -366,6 +371,13 @@ Config validate(const Raw& r, const std::string& config_file) {
   c.server.external_ip_v6 = c.external_v6;
   c.server.relay_v4 = c.relay_v4.has_value();
   c.server.relay_v6 = c.relay_v6.has_value();
+  using DefaultFamily = turn::ServerOptions::DefaultFamily;
+  if (r.allocation_default_family == "ipv4") c.server.default_family = DefaultFamily::v4;
+  else if (r.allocation_default_family == "ipv6") c.server.default_family = DefaultFamily::v6;
+  else if (r.allocation_default_family == "keep") c.server.default_family = DefaultFamily::keep;
+  else
+    throw Invalid{"--allocation-default-address-family",
+                  "expected ipv4, ipv6 or keep, got '" + r.allocation_default_family + "'"};
   return c;
 }
 

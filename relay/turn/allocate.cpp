@@ -99,7 +99,10 @@ void Server::handle_allocate(const Request& r, Outbox& out) {
     return reply_error(r, error::bad_request, nullptr, out);
   if (requested_family && additional_family) return reply_error(r, error::bad_request, nullptr, out);
 
-  Family primary = Family::v4;
+  Family primary = options_.default_family == ServerOptions::DefaultFamily::v6     ? Family::v6
+                   : options_.default_family == ServerOptions::DefaultFamily::keep ? r.tuple.client.ip.family()
+                                                                                   : Family::v4;
+  if (additional_family) primary = Family::v4;  // §7.2: a dual allocation is IPv4 and IPv6
   if (requested_family) {
     auto f = family_from(*requested_family);
     if (!f) return reply_error(r, error::address_family_not_supported, nullptr, out);

@@ -52,6 +52,7 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--api-ttl 7200", "--api-ttl"},  // above --api-max-ttl
       {"--api 127.0.0.1:9650 --api-key-file /nonexistent/keys", "--api-key-file"},
       {"--kernel-fastpath maybe", "--kernel-fastpath"},
+      {"--allocation-default-address-family ipv5", "--allocation-default-address-family"},
       {"--kernel-fastpath-entries 0", "--kernel-fastpath-entries"},
       {"--udp-gso maybe", "--udp-gso"},
       {"--other-address nonsense", "--other-address"},

@@ -253,10 +253,13 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
   // udp6-kernel: the agents reach the relay on ::1 and, asking for no family (libnice never
   // does), get IPv4 relayed addresses as RFC 8656 §7.2 says: the usual case for an IPv6
   // client. Their channels cross families, which the kernel cannot forward, so user space
-  // carries the call with the fast path on too.
+  // carries the call with the fast path on too. udp6-keep(-kernel): an IPv6-only relay with
+  // --allocation-default-address-family keep, where they get IPv6 relayed addresses (without
+  // it, 440) and the fast path can carry the call.
   const std::string param = GetParam();
   const bool kernel = param.ends_with("-kernel");
   const bool v6 = param.starts_with("udp6");
+  const bool keep = param.starts_with("udp6-keep");
   const std::string transport = param.starts_with("udp") ? "udp" : param;
   const std::string ip = v6 ? "::1" : "127.0.0.1";
   std::string why;
@@ -264,10 +267,14 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
   const auto cert = make_test_certificate();
   const auto tls_port = free_udp_port();
   const auto mport = free_tcp_port();
-  Relay relay({"--threads", "2", "--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key",
-               cert.key, "--metrics", "127.0.0.1:" + std::to_string(mport), "--kernel-fastpath", kernel ? "on" : "off",
-               "--relay-ip", "127.0.0.1"},
-              ip);
+  std::vector<std::string> args{"--threads", "2", "--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert",
+                                cert.cert, "--key", cert.key, "--metrics", "127.0.0.1:" + std::to_string(mport),
+                                "--kernel-fastpath", kernel ? "on" : "off"};
+  if (keep)
+    args.insert(args.end(), {"--relay-ip", "::1", "--allocation-default-address-family", "keep"});
+  else
+    args.insert(args.end(), {"--relay-ip", "127.0.0.1"});
+  Relay relay(args, ip);
   std::optional<TlsBridge> bridge;
   if (transport == "tls") bridge.emplace(tls_port);
   LibniceCall call(relay, bridge ? bridge->port : relay.port,
@@ -287,7 +294,7 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
     EXPECT_GE(bridge->tls_sessions(), 2);
   }
   const double in_kernel = metric(mport, R"(hush_kernel_fastpath_packets_total{direction="to_client"})");
-  if (kernel && !v6) {
+  if (kernel && (!v6 || keep)) {
     // Each agent's messages, and libnice's connectivity checks, after the channels were bound.
     EXPECT_GE(in_kernel, 2 * kMessages);
   } else {
@@ -296,7 +303,7 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TurnTransports, Libnice,
-                         ::testing::Values("udp", "udp-kernel", "udp6", "udp6-kernel", "tcp", "tls"),
+                         ::testing::Values("udp", "udp-kernel", "udp6", "udp6-kernel", "udp6-keep", "udp6-keep-kernel", "tcp", "tls"),
                          [](const auto& p) { std::string n = p.param; std::replace(n.begin(), n.end(), '-', '_'); return n; });
 
 // hush-probe, the operator's check, against a relay with TLS: every row ok and exit 0; with a

@@ -49,6 +49,11 @@ struct ServerOptions {
   std::size_t max_channels = 64;         // per allocation
   bool relay_v4 = true;   // families this relay can allocate (440 otherwise)
   bool relay_v6 = false;
+  // The family of an Allocate that names none (no REQUESTED-ADDRESS-FAMILY, no dual request):
+  // IPv4 as RFC 8656 §7.2 says, IPv6, or that of the client's own address (coturn's
+  // allocation-default-address-family=keep), for relays without IPv4 and clients that never ask.
+  enum class DefaultFamily { v4, v6, keep };
+  DefaultFamily default_family = DefaultFamily::v4;
   double unauth_rate = 100;   // unauthenticated answers per second per source prefix
   double unauth_burst = 200;
   std::string software;       // SOFTWARE attribute; empty (the default) sends none

@@ -335,6 +335,52 @@ TEST_F(TurnFixture, DualStackAllocationGetsBothFamilies) {
   EXPECT_EQ(ports.open_sockets.size(), 4u);
 }
 
+// An Allocate that names no family gets IPv4 (RFC 8656 §7.2), unless the operator chose
+// otherwise: ipv6, or keep (the client's own family). Naming a family, or asking for both,
+// overrides the default.
+TEST_F(TurnFixture, TheDefaultFamilyIsIpv4UnlessConfiguredAndANamedFamilyWins) {
+  using DefaultFamily = turn::ServerOptions::DefaultFamily;
+  auto relayed_families = [&](const char* from, auto extra) {
+    client = *Endpoint::parse(from);
+    auto r = request(stun::Method::allocate, [&](auto& b) {
+      test::udp_transport()(b);
+      extra(b);
+    });
+    std::string families = r.error_code() ? std::to_string(r.error_code()) : "";
+    if (auto m = r.msg(); m && r.error_code() == 0)
+      for (const auto& a : m->attributes())
+        if (a.type == attr::xor_relayed_address) families += std::to_integer<int>(m->value(a)[1]) == 1 ? "4" : "6";
+    return families;
+  };
+  auto none = [](auto&) {};
+  auto v4 = [](auto& b) { b.add_u32(attr::requested_address_family, 0x01u << 24); };
+  auto v6 = [](auto& b) { b.add_u32(attr::requested_address_family, 0x02u << 24); };
+  auto dual = [](auto& b) { b.add_u32(attr::additional_address_family, 0x02u << 24); };
+  auto restart = [&] {
+    server.reset();  // before start() replaces the quotas it releases into
+    start();
+  };
+  options.relay_v6 = true;
+  restart();
+  EXPECT_EQ(relayed_families("[2001:db8::7]:40000", none), "4");
+  options.default_family = DefaultFamily::v6;
+  restart();
+  EXPECT_EQ(relayed_families("192.0.2.7:40001", none), "6");
+  EXPECT_EQ(relayed_families("192.0.2.7:40002", v4), "4");
+  EXPECT_EQ(relayed_families("192.0.2.7:40003", dual), "46");
+  options.default_family = DefaultFamily::keep;
+  restart();
+  EXPECT_EQ(relayed_families("192.0.2.7:40004", none), "4");
+  EXPECT_EQ(relayed_families("[2001:db8::7]:40005", none), "6");
+  EXPECT_EQ(relayed_families("[2001:db8::7]:40006", v4), "4");
+  EXPECT_EQ(relayed_families("192.0.2.7:40007", v6), "6");
+  // A relay without IPv6 still answers 440 when the default leads there.
+  options.relay_v6 = false;
+  restart();
+  EXPECT_EQ(relayed_families("[2001:db8::7]:40008", none), "440");
+  EXPECT_EQ(relayed_families("192.0.2.7:40009", none), "4");
+}
+
 TEST_F(TurnFixture, ExternalIpIsReportedInsteadOfTheBoundAddress) {
   options.external_ip_v4 = *IpAddress::parse("203.0.113.77");
   start();
