@@ -7,6 +7,10 @@
  *   UDP peer -> relayed address, for a peer with a bound channel
  *     => ChannelData listener -> client, padded as --padding says (with --padding-udp)
  *
+ * The client's family and the peer's may differ (RFC 8656 §7.2: an IPv6 client gets an IPv4
+ * relayed address unless it asks otherwise); such packets change IP version on the way
+ * (bpf_skb_change_proto, as NAT64 programs do) with a fresh header of the other version.
+ *
  * User space owns the state: it installs an entry in hush_clients / hush_peers when a channel
  * is bound and its permission valid (after the peer policy), and deletes it when either ends.
  * Everything else (STUN, indications, unknown flows, fragments, IP options, IPv6 extension
@@ -72,6 +76,7 @@ static const __u8 zeros[512];
 
 struct packet {
   __u8 family;
+  __u8 tos;        /* IPv4 type of service or IPv6 traffic class (DSCP and ECN) */
   __u32 l2;        /* bytes before the IP header */
   __u32 l4;        /* offset of the UDP header */
   __u8 src[16], dst[16];
@@ -81,6 +86,7 @@ struct packet {
 };
 
 struct verdict {
+  __u8 family; /* of what leaves: 4 or 6 */
   __u8 src[16], dst[16];
   __u16 sport, dport;
   int in_cd, out_cd;
@@ -118,6 +124,7 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 l2, struct packet 
     if (ip.frag_off & bpf_htons(0x3FFF)) return -1; /* MF or an offset: a fragment */
     if (l2 + bpf_ntohs(ip.tot_len) != skb->len) return -1; /* link padding, truncation */
     p->family = 4;
+    p->tos = ip.tos;
     __builtin_memcpy(p->src, &ip.saddr, 4);
     __builtin_memcpy(p->dst, &ip.daddr, 4);
     p->l4 = l2 + sizeof ip;
@@ -127,6 +134,8 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 l2, struct packet 
     if (ip6.version != 6 || ip6.nexthdr != IPPROTO_UDP_) return -1; /* extension headers */
     if (l2 + sizeof ip6 + bpf_ntohs(ip6.payload_len) != skb->len) return -1;
     p->family = 6;
+    const __u8 *b = (const __u8 *)&ip6;
+    p->tos = (__u8)((b[0] << 4) | (b[1] >> 4));
     __builtin_memcpy(p->src, &ip6.saddr, 16);
     __builtin_memcpy(p->dst, &ip6.daddr, 16);
     p->l4 = l2 + sizeof ip6;
@@ -155,6 +164,7 @@ static __always_inline void to_client(struct verdict *v, struct hush_peer_flow *
   __builtin_memcpy(v->out_cd_hdr + 2, &len, 2);
   v->pad = pad_for(f, payload + 4);
   v->ifindex = f->ifindex;
+  v->family = f->family;
   v->pf = f;
 }
 
@@ -195,7 +205,7 @@ static __always_inline int classify(struct __sk_buff *skb, const struct packet *
         v->cf = cf;
         /* A peer that is another allocation's relayed address on this host (a relay-only
          * call between two clients of this relay): straight on to that client. */
-        struct hush_peer_flow *next = peer_flow(cf->relay, cf->relay_port, cf->peer, cf->peer_port, p->family);
+        struct hush_peer_flow *next = peer_flow(cf->relay, cf->relay_port, cf->peer, cf->peer_port, cf->family);
         if (next) {
           to_client(v, next, len);
           return 0;
@@ -205,6 +215,7 @@ static __always_inline int classify(struct __sk_buff *skb, const struct packet *
         v->sport = cf->relay_port;
         v->dport = cf->peer_port;
         v->ifindex = cf->ifindex;
+        v->family = cf->family;
         return 0;
       }
     }
@@ -217,7 +228,9 @@ static __always_inline int classify(struct __sk_buff *skb, const struct packet *
 }
 
 /* The new UDP checksum. `partial`: the field holds only the pseudo-header sum and the rest
- * is left to whoever completes it (CHECKSUM_PARTIAL), so only pseudo-header words count. */
+ * is left to whoever completes it (CHECKSUM_PARTIAL), so only pseudo-header words count.
+ * Addresses are 16 bytes with an IPv4 one zero-padded, so both pseudo-headers sum the same
+ * way and a packet changing IP version is adjusted like any other. */
 static __always_inline __u16 udp_checksum(struct __sk_buff *skb, const struct packet *p, const struct verdict *v,
                                           __u32 new_udp_len, int partial) {
   __be32 from_p[9] = {}, to_p[9] = {};
@@ -320,8 +333,12 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
 
   const __u32 old_udp = p.udp_len;
   const __u32 new_udp = v.out_cd ? 4 + v.payload + v.pad : v.payload;
-  const __u32 iph = p.family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+  if (v.family != 4 && v.family != 6) return TCX_NEXT;
+  const int translate = v.family != p.family;
+  const __u32 old_iph = p.family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+  const __u32 iph = v.family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
   if (v.pad > HUSH_MAX_KERNEL_PAD || new_udp + 8 + iph > 0xFFFF) return TCX_NEXT;
+  const __s32 growth = (__s32)(iph + new_udp) - (__s32)(old_iph + old_udp);
 
   /* Where it goes, as user space looked it up when it installed the flow (a FIB lookup here
    * would need IP forwarding on, which a relay does not). Local results are passed up the stack
@@ -331,7 +348,7 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
   if (!local) {
     if (l2 != ETH_HLEN) return TCX_NEXT;
     __u32 mtu = 0;
-    if (bpf_check_mtu(skb, v.ifindex, &mtu, (__s32)(new_udp - old_udp), 0) != BPF_MTU_CHK_RET_SUCCESS)
+    if (bpf_check_mtu(skb, v.ifindex, &mtu, growth, 0) != BPF_MTU_CHK_RET_SUCCESS)
       return TCX_NEXT;
   }
   /* A CHECKSUM_PARTIAL packet (sent by a local socket or a veth) keeps a checksum start the
@@ -339,7 +356,8 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
   struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
   const int partial = BPF_CORE_READ_BITFIELD(k, ip_summed) == CHECKSUM_PARTIAL_;
   if (partial && !local && new_udp != old_udp) return TCX_NEXT;
-  if (p.family == 6 && p.check == 0) return TCX_NEXT; /* invalid for IPv6 UDP */
+  /* No checksum (IPv4 allows it) cannot be adjusted into one, and IPv6 requires one. */
+  if (p.check == 0 && (p.family == 6 || v.family == 6)) return TCX_NEXT;
 
   const int head = (v.out_cd ? 4 : 0) - (v.in_cd ? 4 : 0);
   __u16 check = 0;
@@ -351,14 +369,34 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
     if (check == 0 && !partial) return TCX_NEXT;
   }
 
+  /* The other IP version: the helper makes room for (or removes) the difference between the
+   * headers and sets the protocol; the UDP header stays where it was, as does a partial
+   * checksum's start, so the cases above hold unchanged. Nothing is lost if it fails. */
+  if (translate && bpf_skb_change_proto(skb, bpf_htons(v.family == 4 ? ETH_P_IP : ETH_P_IPV6), 0))
+    return TCX_NEXT;
+
   /* From here on the packet is ours: it leaves rewritten or is dropped. */
+  if (translate) {
+    const __be16 proto = bpf_htons(v.family == 4 ? ETH_P_IP : ETH_P_IPV6);
+    if (bpf_skb_store_bytes(skb, l2 - 2, &proto, 2, BPF_F_RECOMPUTE_CSUM)) return TC_ACT_SHOT;
+  }
   if (head != 0 && bpf_skb_adjust_room(skb, head, BPF_ADJ_ROOM_NET, 0)) return TC_ACT_SHOT;
   const __u32 new_len = l2 + iph + 8 + new_udp;
   if (new_len != skb->len && bpf_skb_change_tail(skb, new_len, 0)) return TC_ACT_SHOT;
 
-  if (p.family == 4) {
+  if (v.family == 4) {
     struct iphdr ip;
-    if (bpf_skb_load_bytes(skb, l2, &ip, sizeof ip)) return TC_ACT_SHOT;
+    if (!translate) {
+      if (bpf_skb_load_bytes(skb, l2, &ip, sizeof ip)) return TC_ACT_SHOT;
+    } else {
+      /* A fresh header: DSCP and ECN carried over, Don't Fragment as IPv6 never fragments on
+       * the way (RFC 6864: an atomic datagram's identification may be 0). */
+      __builtin_memset(&ip, 0, sizeof ip);
+      *(__u8 *)&ip = 0x45;
+      ip.tos = p.tos;
+      ip.frag_off = bpf_htons(0x4000);
+      ip.protocol = IPPROTO_UDP_;
+    }
     ip.tot_len = bpf_htons((__u16)(iph + 8 + new_udp));
     ip.ttl = FRESH_TTL;
     __builtin_memcpy(&ip.saddr, v.src, 4);
@@ -368,7 +406,15 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
     if (bpf_skb_store_bytes(skb, l2, &ip, sizeof ip, BPF_F_RECOMPUTE_CSUM)) return TC_ACT_SHOT;
   } else {
     struct ipv6hdr ip6;
-    if (bpf_skb_load_bytes(skb, l2, &ip6, sizeof ip6)) return TC_ACT_SHOT;
+    if (!translate) {
+      if (bpf_skb_load_bytes(skb, l2, &ip6, sizeof ip6)) return TC_ACT_SHOT;
+    } else {
+      __builtin_memset(&ip6, 0, sizeof ip6);
+      __u8 *b = (__u8 *)&ip6;
+      b[0] = (__u8)(0x60 | (p.tos >> 4));
+      b[1] = (__u8)((p.tos & 0xF) << 4);
+      ip6.nexthdr = IPPROTO_UDP_;
+    }
     ip6.payload_len = bpf_htons((__u16)(8 + new_udp));
     ip6.hop_limit = FRESH_TTL;
     __builtin_memcpy(&ip6.saddr, v.src, 16);
@@ -406,7 +452,12 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
     __sync_fetch_and_add(&v.pf->packets, 1);
     __sync_fetch_and_add(&v.pf->bytes, v.payload);
   }
-  if (local) return TCX_PASS;
+  /* Loopback hands the receiver the sender's route with the packet, and one of the other IP
+   * version would take it to the wrong protocol's input. A translated packet is sent out again
+   * on loopback with a route of its own version (and passes this program on its way back in:
+   * no flow matches it). */
+  if (local && !translate) return TCX_PASS;
+  if (local) return bpf_redirect_neigh(loopback_ifindex, 0, 0, 0);
   /* The neighbour (and the link header) from the kernel's own route and neighbour tables. */
   return bpf_redirect_neigh(v.ifindex, 0, 0, 0);
 }

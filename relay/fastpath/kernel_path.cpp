@@ -191,10 +191,9 @@ BpfKernelPath::~BpfKernelPath() {
 }
 
 bool BpfKernelPath::install(const turn::KernelFlow& f) {
-  // The program rewrites in place and keeps the IP version: one family end to end.
-  if (f.client.ip.family() != f.peer.ip.family() || f.server.ip.family() != f.client.ip.family() ||
-      f.relay.ip.family() != f.peer.ip.family())
-    return false;
+  // Each side is one family: the client's with its listener, the peer's with the relayed
+  // address. The two sides may differ (the program then changes the IP version).
+  if (f.server.ip.family() != f.client.ip.family() || f.relay.ip.family() != f.peer.ip.family()) return false;
   const auto to_peer = route_to(f.peer.ip), to_client = route_to(f.client.ip);
   if (!to_peer || !to_client) return false;  // unroutable: user space answers with what it can
   hush_client_key ck = client_key(f);
@@ -202,6 +201,7 @@ bool BpfKernelPath::install(const turn::KernelFlow& f) {
   put(f.relay, cv.relay, &cv.relay_port);
   put(f.peer, cv.peer, &cv.peer_port);
   cv.ifindex = *to_peer;
+  cv.family = f.peer.ip.is_v4() ? 4 : 6;
   hush_peer_key pk = peer_key(f);
   hush_peer_flow pv{};
   put(f.client, pv.client, &pv.client_port);
@@ -212,6 +212,7 @@ bool BpfKernelPath::install(const turn::KernelFlow& f) {
                                                       : HUSH_PAD_NONE;
   pv.pad_size = options_.pad_size;
   pv.ifindex = *to_client;
+  pv.family = f.client.ip.is_v4() ? 4 : 6;
   const int clients = bpf_map__fd(skel_->maps.hush_clients), peers = bpf_map__fd(skel_->maps.hush_peers);
   std::lock_guard lock(mutex_);
   // Peer side first: a client's packet is never forwarded towards a peer whose answers the

@@ -70,12 +70,9 @@ bool Server::kernel_eligible(const Allocation& a) const {
          options_.smoothing.count() == 0 && options_.bandwidth_cap == 0;
 }
 
-// The kernel forwards a packet in place, rewriting addresses and ports but never the IP
-// version: a channel from an IPv4 client to an IPv6 peer (or back; RFC 8656 lets a client ask
-// for the other family) stays in user space.
 bool Server::kernel_wanted(const Allocation& a, const ChannelBinding& c, TimePoint now) const {
   const RelaySocket* relay = a.relay_for(c.peer.ip.family());
-  return kernel_eligible(a) && c.peer.ip.family() == a.client.client.ip.family() && c.expires > now &&
+  return kernel_eligible(a) && c.expires > now &&
          a.permissions.contains(c.peer.ip, now) &&
          (!c.host_peer || peer_allowed(c.peer)) && relay != nullptr && !relay->local.ip.is_unspecified();
 }

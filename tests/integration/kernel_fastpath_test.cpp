@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "hush/auth/rest_credential.hpp"
 #include "hush/base/bytes.hpp"
@@ -91,58 +92,85 @@ TEST(KernelFastpath, CoturnClientTrafficGoesThroughTheKernel) {
   EXPECT_EQ(r.kernel("to_peer"), before);
 }
 
-// An IPv4 client with an IPv6 relayed address (coturn's -x): its channels cross families,
-// which the program cannot forward in place, so user space relays all of it; a dual
-// allocation's (-Z) channels to an IPv4 peer go into the kernel as usual.
-TEST(KernelFastpath, ChannelsAcrossAddressFamiliesStayInUserSpace) {
+// An IPv4 client with an IPv6 relayed address (coturn's -x): its channels cross families and
+// the program changes the IP version on the way; a dual allocation's (-Z) channels to an IPv4
+// peer go into the kernel as usual.
+TEST(KernelFastpath, CoturnClientChannelsAcrossAddressFamiliesGoThroughTheKernel) {
   REQUIRE_KERNEL_FASTPATH();
   FastRelay r({"--relay-ip", "127.0.0.1", "--relay-ip", "::1"});
   expect_every_message_relayed(r.relay, r.relay.port, " -x", "::1");
-  EXPECT_EQ(r.kernel("to_peer"), 0);
-  EXPECT_EQ(r.kernel("to_client"), 0);
-  EXPECT_EQ(r.user_space(), 2000);
-  expect_every_message_relayed(r.relay, r.relay.port, " -Z", "127.0.0.1");
   EXPECT_GE(r.kernel("to_peer"), 950);
   EXPECT_GE(r.kernel("to_client"), 950);
+  EXPECT_EQ(r.kernel("to_peer") + r.kernel("to_client") + r.user_space(), 2000);
+  expect_every_message_relayed(r.relay, r.relay.port, " -Z", "127.0.0.1");
+  EXPECT_GE(r.kernel("to_peer"), 1900);
+  EXPECT_GE(r.kernel("to_client"), 1900);
 }
+
+namespace {
+
+// Payloads of awkward sizes on channel 0x4abc of a client with its relayed address, to and
+// from `peer_ip`: each must pass byte for byte through the kernel, and only through it.
+void expect_payloads_pass_through_the_kernel(const std::string& client_ip, const std::string& peer_ip,
+                                             std::vector<std::string> extra = {}) {
+  SCOPED_TRACE("client " + client_ip + ", peer " + peer_ip);
+  FastRelay r(std::move(extra), client_ip);
+  UdpSocket peer(peer_ip);
+  TurnClient c = client_of(r.relay);
+  ASSERT_TRUE(c.allocate(peer_ip == "::1")) << c.last_error();
+  ASSERT_EQ(c.relayed().ip.is_v4(), peer_ip == "127.0.0.1");
+  ASSERT_TRUE(c.bind_channel(0x4abc, peer.local()));
+  r.await_flows(1);
+  int sizes = 0;
+  for (std::size_t size : {1u, 2u, 3u, 5u, 100u, 161u, 511u, 512u, 513u, 1000u, 1199u, 1400u}) {
+    std::string payload(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>((i * 7 + size) & 0xFF);
+    c.send_channel(0x4abc, payload);
+    Endpoint from;
+    auto at_peer = peer.receive(std::chrono::seconds(2), &from);
+    ASSERT_TRUE(at_peer) << "size " << size;
+    EXPECT_EQ(as_text(*at_peer), payload) << "size " << size;
+    EXPECT_EQ(from, c.relayed());
+    peer.send_to(c.relayed(), as_bytes(payload));
+    auto back = c.socket().receive(std::chrono::seconds(2));
+    ASSERT_TRUE(back) << "size " << size;
+    EXPECT_EQ(as_text(*back), as_text(channel_data(0x4abc, payload)).substr(0, 4 + size)) << "size " << size;
+    EXPECT_EQ(back->size(), 4 + size);  // no padding without --padding-udp
+    ++sizes;
+  }
+  EXPECT_EQ(r.kernel("to_peer"), sizes);
+  EXPECT_EQ(r.kernel("to_client"), sizes);
+  EXPECT_EQ(r.user_space(), 0);
+}
+
+}  // namespace
 
 TEST(KernelFastpath, PayloadsPassByteForByteBothWaysOverIpv4AndIpv6) {
   REQUIRE_KERNEL_FASTPATH();
-  for (const std::string ip : {"127.0.0.1", "::1"}) {
-    FastRelay r({}, ip);
-    UdpSocket peer(ip);
-    TurnClient c = client_of(r.relay);
-    ASSERT_TRUE(c.allocate(ip == "::1")) << ip << " " << c.last_error();
-    ASSERT_TRUE(c.bind_channel(0x4abc, peer.local()));
-    r.await_flows(1);
-    int sizes = 0;
-    for (std::size_t size : {1u, 2u, 3u, 5u, 100u, 161u, 511u, 512u, 513u, 1000u, 1199u, 1400u}) {
-      std::string payload(size, '\0');
-      for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>((i * 7 + size) & 0xFF);
-      c.send_channel(0x4abc, payload);
-      Endpoint from;
-      auto at_peer = peer.receive(std::chrono::seconds(2), &from);
-      ASSERT_TRUE(at_peer) << ip << " size " << size;
-      EXPECT_EQ(as_text(*at_peer), payload) << ip << " size " << size;
-      EXPECT_EQ(from, c.relayed());
-      peer.send_to(c.relayed(), as_bytes(payload));
-      auto back = c.socket().receive(std::chrono::seconds(2));
-      ASSERT_TRUE(back) << ip << " size " << size;
-      EXPECT_EQ(as_text(*back), as_text(channel_data(0x4abc, payload)).substr(0, 4 + size)) << ip << " size " << size;
-      EXPECT_EQ(back->size(), 4 + size);  // no padding without --padding-udp
-      ++sizes;
-    }
-    EXPECT_EQ(r.kernel("to_peer"), sizes) << ip;
-    EXPECT_EQ(r.kernel("to_client"), sizes) << ip;
-    EXPECT_EQ(r.user_space(), 0) << ip;
-  }
+  expect_payloads_pass_through_the_kernel("127.0.0.1", "127.0.0.1");
+  expect_payloads_pass_through_the_kernel("::1", "::1");
 }
 
+// Across families: an IPv4 client to an IPv6 peer and an IPv6 client (which gets an IPv4
+// relayed address by default) to an IPv4 peer. Every packet changes IP version in the kernel
+// and keeps its payload.
+TEST(KernelFastpath, PayloadsPassByteForByteAcrossAddressFamilies) {
+  REQUIRE_KERNEL_FASTPATH();
+  const std::vector<std::string> both{"--relay-ip", "127.0.0.1", "--relay-ip", "::1"};
+  expect_payloads_pass_through_the_kernel("127.0.0.1", "::1", both);
+  expect_payloads_pass_through_the_kernel("::1", "127.0.0.1", both);
+}
+
+// Padding from an IPv4 peer to an IPv4 client, and to an IPv6 client (the packet changes IP
+// version and grows in the same pass).
 TEST(KernelFastpath, PaddingSizesAreExact) {
   REQUIRE_KERNEL_FASTPATH();
-  for (const std::string padding : {"block:128", "fixed:256"}) {
-    FastRelay r({"--padding", padding, "--padding-udp"});
-    UdpSocket peer;
+  const std::pair<std::string, std::string> cases[] = {
+      {"127.0.0.1", "block:128"}, {"127.0.0.1", "fixed:256"}, {"::1", "block:128"}, {"::1", "fixed:256"}};
+  for (const auto& [client_ip, padding] : cases) {
+    SCOPED_TRACE(client_ip + " " + padding);
+    FastRelay r({"--padding", padding, "--padding-udp", "--relay-ip", "127.0.0.1"}, client_ip);
+    UdpSocket peer("127.0.0.1");
     TurnClient c = client_of(r.relay);
     ASSERT_TRUE(c.allocate());
     ASSERT_TRUE(c.bind_channel(0x4001, peer.local()));
@@ -223,8 +251,10 @@ TEST(KernelFastpath, NothingStaysLoadedAfterTheRelayExitsEvenWhenKilled) {
 
 // Client, relay and peer in three network namespaces joined by veth pairs whose checksum
 // offloads are off, so every datagram carries a full UDP checksum that the receiving kernel
-// verifies, and the relay's namespace does not forward IP. The kernel path rewrites, routes and
-// sends through the neighbour table (bpf_redirect_neigh) as on a real host.
+// verifies, and the relay's namespace forwards neither IPv4 nor IPv6. The kernel path
+// rewrites, routes and sends through the neighbour table (bpf_redirect_neigh) as on a real
+// host: IPv4 end to end, an IPv6 client with an IPv4 relayed address to an IPv4 peer, and an
+// IPv4 client with an IPv6 relayed address (-x) to an IPv6 peer.
 TEST(KernelFastpath, ForwardsBetweenHostsWithChecksumsTheReceiversVerify) {
   REQUIRE_KERNEL_FASTPATH();
   if (run_command("command -v ethtool").exit_code != 0) GTEST_SKIP() << "ethtool not installed";
@@ -240,32 +270,29 @@ TEST(KernelFastpath, ForwardsBetweenHostsWithChecksumsTheReceiversVerify) {
       "ip link add vp type veth peer name vs2; ip link set vp netns " + p + "; ip link set vs2 netns " + s + ";"
       "ip -n " + c + " addr add 10.77.1.2/24 dev vc; ip -n " + s + " addr add 10.77.1.1/24 dev vs1;"
       "ip -n " + p + " addr add 10.77.2.2/24 dev vp; ip -n " + s + " addr add 10.77.2.1/24 dev vs2;"
+      "ip -n " + c + " addr add fd77:1::2/64 dev vc nodad; ip -n " + s + " addr add fd77:1::1/64 dev vs1 nodad;"
+      "ip -n " + p + " addr add fd77:2::2/64 dev vp nodad; ip -n " + s + " addr add fd77:2::1/64 dev vs2 nodad;"
       "for x in " + c + ":vc " + s + ":vs1 " + s + ":vs2 " + p + ":vp; do n=${x%%:*}; d=${x#*:};"
       " ip netns exec $n ethtool -K $d rx off tx off >/dev/null; ip -n $n link set $d up; done;"
-      "ip netns exec " + s + " sysctl -qw net.ipv4.ip_forward=0";
+      "ip netns exec " + s + " sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0";
   auto made = run_command(setup);
   ASSERT_EQ(made.exit_code, 0) << made.output;
 
   const std::uint16_t port = 3478, peer_port = 9000;
   const std::string secret_file = "/tmp/hush-ns-secret-" + id;
   run_command("echo nssecret > " + secret_file);
-  Process relay("ip", {"netns", "exec", s, HUSH_RELAY_BINARY, "--listen", "10.77.1.1:3478", "--relay-ip", "10.77.2.1",
-                       "--secret-file", secret_file, "--allow-peer", "10.77.2.0/24", "--kernel-fastpath", "on",
-                       "--metrics", "127.0.0.1:9100", "--threads", "1"});
-  Process echo("ip", {"netns", "exec", p, "turnutils_peer", "-L", "10.77.2.2", "-p", std::to_string(peer_port)});
+  Process relay("ip", {"netns", "exec", s, HUSH_RELAY_BINARY, "--listen", "10.77.1.1:3478", "--listen",
+                       "[fd77:1::1]:3478", "--relay-ip", "10.77.2.1", "--relay-ip", "fd77:2::1", "--secret-file",
+                       secret_file, "--allow-peer", "10.77.2.0/24", "--allow-peer", "fd77:2::/64", "--kernel-fastpath",
+                       "on", "--metrics", "127.0.0.1:9100", "--threads", "1"});
+  Process echo("ip", {"netns", "exec", p, "turnutils_peer", "-L", "10.77.2.2", "-L", "fd77:2::2", "-p",
+                      std::to_string(peer_port)});
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   ASSERT_TRUE(relay.running()) << relay.output();
-  const auto r = run_command("ip netns exec " + c + " timeout 60 turnutils_uclient -W nssecret -u user -e 10.77.2.2 -r " +
-                             std::to_string(peer_port) + " -m 4 -n 100 -l 300 -p " + std::to_string(port) +
-                             " 10.77.1.1 2>&1 | tail -5");
-  EXPECT_NE(r.output.find("Total lost packets 0 "), std::string::npos) << r.output << relay.output();
   auto count = [&](const std::string& ns, const std::string& counter) {
-    auto out = run_command("ip netns exec " + ns + " nstat -asz " + counter + " | awk '/" + counter + "/ {print $2}'");
+    auto out = run_command("ip netns exec " + ns + " nstat -asz " + counter + " | awk '/" + counter + " / {print $2}'");
     return std::atol(out.output.c_str());
   };
-  EXPECT_EQ(count(p, "UdpInCsumErrors"), 0);
-  EXPECT_EQ(count(c, "UdpInCsumErrors"), 0);
-  EXPECT_GE(count(p, "UdpInDatagrams"), 400);
   // What the kernel forwarded, from the relay's /metrics inside its namespace.
   auto kernel = [&](const std::string& direction) {
     auto out = run_command("ip netns exec " + s +
@@ -273,8 +300,26 @@ TEST(KernelFastpath, ForwardsBetweenHostsWithChecksumsTheReceiversVerify) {
                            "cat <&3' | awk '/^hush_kernel_fastpath_packets_total.direction=\"" + direction + "\"/ {print $2}'");
     return std::atol(out.output.c_str());
   };
-  EXPECT_GE(kernel("to_peer"), 390);  // 4 x 100, less the first message or two of each client
-  EXPECT_GE(kernel("to_client"), 390);
+  struct Case {
+    std::string name, flags, peer, server;
+  };
+  for (const Case& k : {Case{"ipv4", "", "10.77.2.2", "10.77.1.1"}, Case{"ipv6 client", "", "10.77.2.2", "fd77:1::1"},
+                        Case{"ipv6 peer", " -x", "fd77:2::2", "10.77.1.1"}}) {
+    const long peer_in = count(p, "UdpInDatagrams") + count(p, "Udp6InDatagrams");
+    const long to_peer = kernel("to_peer"), to_client = kernel("to_client");
+    const auto r = run_command("ip netns exec " + c + " timeout 60 turnutils_uclient" + k.flags +
+                               " -W nssecret -u user -e " + k.peer + " -r " + std::to_string(peer_port) +
+                               " -m 4 -n 100 -l 300 -p " + std::to_string(port) + " " + k.server + " 2>&1 | tail -5");
+    EXPECT_NE(r.output.find("Total lost packets 0 "), std::string::npos) << k.name << "\n" << r.output << relay.output();
+    for (const auto& ns : {p, c}) {
+      EXPECT_EQ(count(ns, "UdpInCsumErrors"), 0) << k.name << " " << ns;
+      EXPECT_EQ(count(ns, "Udp6InCsumErrors"), 0) << k.name << " " << ns;
+    }
+    EXPECT_GE(count(p, "UdpInDatagrams") + count(p, "Udp6InDatagrams") - peer_in, 400) << k.name;
+    // 4 x 100 each way, less the first message or two of each client.
+    EXPECT_GE(kernel("to_peer") - to_peer, 390) << k.name;
+    EXPECT_GE(kernel("to_client") - to_client, 390) << k.name;
+  }
   run_command("rm -f " + secret_file);
 }
 

@@ -34,6 +34,8 @@ struct hush_client_flow {
   __u16 relay_port;
   __u16 peer_port;
   __u32 ifindex; /* where the peer is reached; 0: on this host */
+  __u8 family;   /* of relay and peer, 4 or 6: may differ from the client's (RFC 8656 §7.2) */
+  __u8 zero[7];
   __u64 packets; /* counted by the kernel */
   __u64 bytes;   /* payload bytes */
 };
@@ -57,7 +59,8 @@ struct hush_peer_flow {
   __u16 channel;
   __u16 pad_mode; /* HUSH_PAD_* */
   __u16 pad_size;
-  __u16 zero;
+  __u8 family; /* of client and listener, 4 or 6: may differ from the peer's */
+  __u8 zero;
   __u32 ifindex; /* where the client is reached; 0: on this host */
   __u64 packets;
   __u64 bytes;

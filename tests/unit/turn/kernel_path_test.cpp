@@ -69,10 +69,10 @@ TEST_F(KernelPathTest, ABoundChannelGoesToTheKernelWithEveryAddress) {
   EXPECT_EQ(kernel.flows.size(), 1u);
 }
 
-// The kernel rewrites a packet in place and keeps its IP version, so a channel that crosses
-// families (an IPv4 client with an IPv6 relayed address, RFC 8656 §7.2) stays in user space;
-// its other-family neighbour in a dual allocation does not.
-TEST_F(KernelPathTest, AChannelAcrossAddressFamiliesStaysInUserSpace) {
+// A channel that crosses families (an IPv4 client with an IPv6 relayed address, RFC 8656
+// §7.2) goes into the kernel like any other, which changes the IP version on the way: the flow
+// pairs the client with its IPv4 listener and the IPv6 peer with the IPv6 relayed address.
+TEST_F(KernelPathTest, AChannelAcrossAddressFamiliesIsInstalledWithEachSideInItsFamily) {
   options.relay_v6 = true;
   restart();
   ASSERT_EQ(request(stun::Method::allocate, [](auto& b) {
@@ -82,10 +82,18 @@ TEST_F(KernelPathTest, AChannelAcrossAddressFamiliesStaysInUserSpace) {
             }).error_code(),
             0);
   ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4001, "[2001:4860:4860::8888]:7000")).error_code(), 0);
-  EXPECT_TRUE(kernel.flows.empty());
-  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4002, "8.8.8.8:7000")).error_code(), 0);
   ASSERT_EQ(kernel.flows.size(), 1u);
-  EXPECT_EQ(kernel.flows[0].channel, 0x4002);
+  const turn::Allocation* a = server->find(turn::FiveTuple{listener, client});
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->relay_v6.has_value());
+  EXPECT_EQ(kernel.flows[0].channel, 0x4001);
+  EXPECT_EQ(kernel.flows[0].client, client);
+  EXPECT_EQ(kernel.flows[0].server, server_address);
+  EXPECT_EQ(kernel.flows[0].relay, a->relay_v6->local);
+  EXPECT_EQ(kernel.flows[0].peer, *Endpoint::parse("[2001:4860:4860::8888]:7000"));
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4002, "8.8.8.8:7000")).error_code(), 0);
+  ASSERT_EQ(kernel.flows.size(), 2u);
+  EXPECT_EQ(kernel.flows[1].relay, a->relay_v4->local);
 }
 
 TEST_F(KernelPathTest, ADeniedPeerIsNeverInstalled) {
