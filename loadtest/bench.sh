@@ -20,11 +20,14 @@
 #   loadtest/bench.sh --kernel      hush with and without --kernel-fastpath, coturn and the
 #                                   ceiling: CPU per packet at 2,500, 20,000 and 100,000
 #                                   packets/s and each one's loss-free rate (needs root for
-#                                   the fast path and the namespace; about 9 minutes). The
+#                                   the fast path and the namespace; about 11 minutes). The
 #                                   generator runs in a network namespace of its own behind a
 #                                   veth pair, with each side's receive work steered (RPS) to
 #                                   its own core, so the server's core carries the server's
-#                                   whole cost, kernel work included.
+#                                   whole cost, kernel work included. hush-kernel6 is the
+#                                   same relay with the generator's clients on IPv6 and its
+#                                   peers on IPv4 (the default for IPv6 clients: IPv4 relayed
+#                                   addresses), so every packet changes IP version in the kernel.
 #   KERNEL_RX=napi loadtest/bench.sh --kernel   the same, with each side's receive work in a
 #                                   NAPI thread on its core with interrupt coalescing (a
 #                                   NIC's, emulated) instead of steered per packet (RPS)
@@ -58,6 +61,8 @@ server_cpus="0"
 gen_cpus="1"
 server_ip=127.0.0.1   # --kernel: the servers' side of the veth pair
 gen_ip=127.0.0.1      # --kernel: the generator's side, in its own namespace
+server_ip6=""         # --kernel: IPv6 addresses of both sides (hush-kernel6's clients)
+gen_ip6=""
 gen_exec=()           # how the generator is started (in the namespace for --kernel)
 if [ "$(nproc)" -lt 2 ] || [ "$threads" -gt 1 ]; then server_cpus="0-$(($(nproc) - 1))"; gen_cpus=$server_cpus; fi
 
@@ -71,11 +76,12 @@ echo "$secret" >"$work/secret"
 start_server() {  # name [threads] -> sets $pid
   local threads=${2:-$threads}
   case "$1" in
-    hush | hush-kernel)
+    hush | hush-kernel | hush-kernel6)
       # The plain benchmark measures the user-space relay; --kernel compares both.
-      local fastpath=off
-      [ "$1" = hush-kernel ] && fastpath=on
-      taskset -c "$server_cpus" build/hush-relay --listen $server_ip:$port --secret-file "$work/secret" \
+      local fastpath=off listen=(--listen $server_ip:$port)
+      [ "$1" != hush ] && fastpath=on
+      [ "$1" = hush-kernel6 ] && listen+=(--listen "[$server_ip6]:$port" --relay-ip $server_ip)
+      taskset -c "$server_cpus" build/hush-relay "${listen[@]}" --secret-file "$work/secret" \
         --allow-peer 127.0.0.0/8 --allow-peer "$gen_ip/32" --threads "$threads" --relay-ports 40000-65000 --log-level error \
         --user-quota 0 --source-quota 0 --unauth-rate 0 --max-allocations 1000000 \
         --kernel-fastpath "$fastpath" >"$work/server.log" 2>&1 &
@@ -95,6 +101,15 @@ start_server() {  # name [threads] -> sets $pid
   pid=$!
   sleep 0.7
   kill -0 "$pid" 2>/dev/null || { echo "bench: $1 did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+}
+
+# The generator's --server and --bind for server $1 (--kernel): hush-kernel6's clients on IPv6.
+gen_address() {
+  if [ "$1" = hush-kernel6 ]; then
+    echo "--server [$server_ip6]:$port --bind $gen_ip6 --peer-bind $gen_ip"
+  else
+    echo "--server $server_ip:$port --bind $gen_ip"
+  fi
 }
 
 stop_server() {
@@ -185,6 +200,10 @@ if [ $kernel = 1 ]; then
   ip -n "$netns" addr add $gen_ip/24 dev hbg$$
   ip -n "$netns" link set hbg$$ up
   ip -n "$netns" link set lo up
+  server_ip6=fd31:231::1
+  gen_ip6=fd31:231::2
+  ip addr add $server_ip6/64 dev hbr$$ nodad
+  ip -n "$netns" addr add $gen_ip6/64 dev hbg$$ nodad
   if [ "$(nproc)" -ge 2 ] && [ "${KERNEL_RX:-rps}" = napi ]; then
     # A NIC's interrupt coalescing, emulated: each veth end receives in a NAPI kernel thread
     # pinned to its side's core (GRO on turns a veth's NAPI on; TSO off on the servers' end
@@ -222,7 +241,7 @@ if [ $kernel = 1 ]; then
   results=build/bench-kernel.jsonl
   mkdir -p build
   : >"$results"
-  servers=(hush hush-kernel coturn ceiling)
+  servers=(hush hush-kernel hush-kernel6 coturn ceiling)
   for load in "2500|--allocations 50 --rate 50" "20000|--allocations 100 --rate 200" "100000|--allocations 100 --rate 1000"; do
     pps=${load%%|*}
     for server in "${servers[@]}"; do
@@ -230,14 +249,14 @@ if [ $kernel = 1 ]; then
         start_server "$server"
         extra="--secret $secret"
         [ "$server" = ceiling ] && extra="--ceiling"
-        # The program's own run time, from the kernel's BPF statistics (hush-kernel only).
-        [ "$server" = hush-kernel ] && sysctl -qw kernel.bpf_stats_enabled=1
+        # The program's own run time, from the kernel's BPF statistics (hush-kernel* only).
+        [[ "$server" == hush-kernel* ]] && sysctl -qw kernel.bpf_stats_enabled=1
         # shellcheck disable=SC2086
-        out=$("${gen_exec[@]}" taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server $server_ip:$port \
-                --bind $gen_ip ${load#*|} --size 100 --duration 5 --threads 2 --peers 64 --peer-port 20100 \
+        out=$("${gen_exec[@]}" taskset -c "$gen_cpus" build/loadtest/hush-loadgen $(gen_address "$server") \
+                ${load#*|} --size 100 --duration 5 --threads 2 --peers 64 --peer-port 20100 \
                 --server-pid "$pid" --server-cpu 0 $extra --json)
         bpf='{}'
-        if [ "$server" = hush-kernel ]; then
+        if [[ "$server" == hush-kernel* ]]; then
           bpf=$(bpftool -j prog show name hush_ingress 2>/dev/null | python3 -c 'import json,sys
 p = json.load(sys.stdin); p = p[0] if isinstance(p, list) else p
 print(json.dumps({"ns": p.get("run_time_ns", 0), "runs": p.get("run_cnt", 0)}))' || echo '{}')
@@ -256,8 +275,8 @@ print(json.dumps({"ns": p.get("run_time_ns", 0), "runs": p.get("run_cnt", 0)}))'
       extra="--secret $secret"
       [ "$server" = ceiling ] && extra="--ceiling"
       # shellcheck disable=SC2086
-      out=$("${gen_exec[@]}" taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server $server_ip:$port \
-              --bind $gen_ip --allocations 100 --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 \
+      out=$("${gen_exec[@]}" taskset -c "$gen_cpus" build/loadtest/hush-loadgen $(gen_address "$server") \
+              --allocations 100 --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 \
               --peer-port 20100 --server-pid "$pid" --server-cpu 0 $extra --json)
       stop_server
       loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
@@ -269,7 +288,7 @@ print(json.dumps({"ns": p.get("run_time_ns", 0), "runs": p.get("run_cnt", 0)}))'
   python3 - "$results" <<'PY'
 import json, sys, statistics, datetime, platform, os
 rows = [json.loads(l) for l in open(sys.argv[1])]
-servers = ["hush", "hush-kernel", "coturn", "ceiling"]
+servers = ["hush", "hush-kernel", "hush-kernel6", "coturn", "ceiling"]
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
 print(f"hush kernel fast path benchmark {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {cpu}); "
       f"100-byte payloads, packets/s offered each way; medians of {max(r['run'] for r in rows)} runs")
@@ -279,8 +298,9 @@ print("server core us/pkt: busy time of core 0 (/proc/stat), which runs the serv
 print("  server's side of the veth pair, per relayed packet: the server's whole cost, kernel work included")
 print("net of idle: less the core's busy time in the second before the traffic (timer ticks, the rest of the VM)")
 print("process us/pkt: the server process's own CPU (/proc/PID/stat); machine us/pkt: the whole machine, generator included")
+print("hush-kernel6: the fast path with IPv6 clients and IPv4 peers (each packet translated); v6/v4: hush-kernel6/hush-kernel")
 print()
-print(f"{'offered/s':<10}{'metric':<20}" + "".join(f"{s:>14}" for s in servers) + f"{'kernel/coturn':>15}{'kernel/hush':>13}")
+print(f"{'offered/s':<10}{'metric':<20}" + "".join(f"{s:>14}" for s in servers) + f"{'kernel/coturn':>15}{'kernel/hush':>13}{'v6/v4':>8}")
 metrics = (("core_us_per_pkt", "server core us/pkt"), ("core_net_us_per_pkt", " net of idle"),
            ("core_busy_pct", "server core busy %"), ("core_idle_pct", " idle before"),
            ("server_us_per_pkt", "process us/pkt"), ("machine_us_per_pkt", "machine us/pkt"),
@@ -294,14 +314,16 @@ for pps in (2500, 20000, 100000):
             if vals: meds[s] = statistics.median(vals)
         cells = "".join(f"{meds[s]:>14.2f}" if s in meds else f"{'-':>14}" for s in servers)
         ratio = lambda a, b: f"{meds[a] / meds[b]:.2f}" if a in meds and b in meds and meds[b] else "-"
-        print(f"{pps:<10}{label:<20}{cells}{ratio('hush-kernel', 'coturn'):>15}{ratio('hush-kernel', 'hush'):>13}")
+        print(f"{pps:<10}{label:<20}{cells}{ratio('hush-kernel', 'coturn'):>15}{ratio('hush-kernel', 'hush'):>13}"
+              f"{ratio('hush-kernel6', 'hush-kernel'):>8}")
     # The eBPF program's own time per relayed packet (every run counted: the ones that matched
     # and the ones that passed a packet on), from kernel.bpf_stats_enabled.
-    per = [r["bpf"]["ns"] / 1000 / (r["result"]["to_peer"] + r["result"]["to_client"])
-           for r in rows if r["kind"] == "rate" and r["pps"] == pps and r["server"] == "hush-kernel"
-           and r.get("bpf", {}).get("ns") and r["result"]["to_peer"] + r["result"]["to_client"]]
-    if per:
-        print(f"{pps:<10}{'program us/pkt':<20}{'':>14}{statistics.median(per):>14.3f}   (eBPF run time per relayed packet)")
+    for s in ("hush-kernel", "hush-kernel6"):
+        per = [r["bpf"]["ns"] / 1000 / (r["result"]["to_peer"] + r["result"]["to_client"])
+               for r in rows if r["kind"] == "rate" and r["pps"] == pps and r["server"] == s
+               and r.get("bpf", {}).get("ns") and r["result"]["to_peer"] + r["result"]["to_client"]]
+        if per:
+            print(f"{pps:<10}{'program us/pkt':<20}{s:>28}{statistics.median(per):>10.3f}   (eBPF run time per relayed packet)")
     print()
 print("loss-free rate (100 allocations, loss <= 0.1%), packets/s offered each way, with the server core's and")
 print("the generator's load at that rate and what happened at the next step:")
@@ -323,7 +345,8 @@ for s in servers:
         line += " (the highest rate tried)"
     print(line)
 if best.get("coturn"):
-    print(f"  hush-kernel/coturn {best['hush-kernel'] / best['coturn']:.2f}, hush/coturn {best['hush'] / best['coturn']:.2f}")
+    print(f"  hush-kernel/coturn {best['hush-kernel'] / best['coturn']:.2f}, hush-kernel6/coturn "
+          f"{best['hush-kernel6'] / best['coturn']:.2f}, hush/coturn {best['hush'] / best['coturn']:.2f}")
 # A server whose core is far from busy when it starts losing was not the limit: the generator was.
 print("server core capacity (1e6 / server core us/pkt at 20,000/s, relayed packets/s one core could carry):")
 for s in servers:

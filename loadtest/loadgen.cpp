@@ -61,6 +61,7 @@ struct Options {
   std::size_t peers = 16;
   std::uint16_t peer_port = 20100;
   std::string bind = "127.0.0.1";  // the generator's address: its clients and echo peers
+  std::string peer_bind;           // the echo peers' address when it differs (another family)
   int server_cpu = -1;              // a core of the server's own, to report its busy time
   bool json = false;
   bool ceiling = false;
@@ -312,9 +313,8 @@ class Worker {
     a.nonce.clear();
     std::vector<std::byte> answer;
     int code = 0;
-    if (!transact(a, stun::Method::allocate, [](stun::MessageBuilder& b) {
-          b.add_u32(stun::attr::requested_transport, std::uint32_t{17} << 24);
-        }, answer, code) || code != 0) {
+    if (!transact(a, stun::Method::allocate, [&](stun::MessageBuilder& b) { allocate_attributes(b, a); }, answer,
+                  code) || code != 0) {
       errors_.add("allocate " + std::to_string(code));
       return;
     }
@@ -344,6 +344,13 @@ class Worker {
     bool active = false;
   };
 
+  // UDP, and for peers of the other family a relayed address of theirs (RFC 8656 §7.2).
+  void allocate_attributes(stun::MessageBuilder& b, const Allocation& a) const {
+    b.add_u32(stun::attr::requested_transport, std::uint32_t{17} << 24);
+    if (a.peer.ip.family() != bind_.family())
+      b.add_u32(stun::attr::requested_address_family, std::uint32_t{a.peer.ip.is_v4() ? 0x01u : 0x02u} << 24);
+  }
+
   void send_stage(Allocation& a, Pending& p) {
     std::vector<std::byte> buf(1024);
     auth::random_bytes(p.tid.data(), p.tid.size());
@@ -352,7 +359,7 @@ class Worker {
                                             : stun::Method::channel_bind;
     stun::MessageBuilder b(buf, m, stun::Class::request, p.tid.data());
     if (p.stage < 2) {
-      b.add_u32(stun::attr::requested_transport, std::uint32_t{17} << 24);
+      allocate_attributes(b, a);
     } else {
       if (!o_.indications) b.add_u32(stun::attr::channel_number, std::uint32_t{a.channel} << 16);
       b.add_xor_address(stun::attr::xor_peer_address, a.peer);
@@ -664,6 +671,8 @@ int main(int argc, char** argv) {
   app.add_option("--peers", o.peers, "Echo peer sockets")->capture_default_str();
   app.add_option("--peer-port", o.peer_port, "First echo peer port")->capture_default_str();
   app.add_option("--bind", o.bind, "The generator's address (its clients and echo peers)")->capture_default_str();
+  app.add_option("--peer-bind", o.peer_bind,
+                 "The echo peers' address, if not --bind's (the other family: relayed addresses of it are asked for)");
   app.add_option("--server-cpu", o.server_cpu,
                  "A core the server has to itself: report its busy time (/proc/stat) per relayed packet");
   app.add_option("--churn", o.churn, "Allocations deleted and re-created per second")->capture_default_str();
@@ -673,14 +682,15 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   auto server = Endpoint::parse(o.server);
   auto bind = IpAddress::parse(o.bind);
-  if (!server || !bind || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty())) {
+  auto peer_bind = IpAddress::parse(o.peer_bind.empty() ? o.bind : o.peer_bind);
+  if (!server || !bind || !peer_bind || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty())) {
     std::fprintf(stderr, "hush-loadgen: need --server IP:PORT, --bind IP, --secret (unless --ceiling), --size <= 1400\n");
     return 2;
   }
   o.peers = std::max<std::size_t>(1, std::min(o.peers, o.allocations));
 
   Errors errors;
-  Peers peers(*bind, o.peers, o.peer_port);
+  Peers peers(*peer_bind, o.peers, o.peer_port);
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<Worker>(o, *bind, *server, peers, errors));
   for (std::size_t i = 0; i < o.allocations; ++i) workers[i % o.threads]->add(i);
