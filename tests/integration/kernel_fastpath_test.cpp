@@ -5,11 +5,15 @@
 // test here is reported as skipped (ctest's SKIP_REGULAR_EXPRESSION), never as passed.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <atomic>
+#include <cstring>
 #include <set>
 #include <sstream>
 #include <string>
@@ -159,6 +163,73 @@ TEST(KernelFastpath, PayloadsPassByteForByteAcrossAddressFamilies) {
   const std::vector<std::string> both{"--relay-ip", "127.0.0.1", "--relay-ip", "::1"};
   expect_payloads_pass_through_the_kernel("127.0.0.1", "::1", both);
   expect_payloads_pass_through_the_kernel("::1", "127.0.0.1", both);
+}
+
+namespace {
+
+// Marks what `fd` sends with `tos` (IPv4 type of service or IPv6 traffic class) and asks to
+// be told the one each datagram arrives with.
+void mark_and_watch_tos(int fd, bool v6, int tos) {
+  const int on = 1;
+  if (v6) {
+    ASSERT_EQ(::setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof tos), 0);
+    ASSERT_EQ(::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &on, sizeof on), 0);
+  } else {
+    ASSERT_EQ(::setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos), 0);
+    ASSERT_EQ(::setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof on), 0);
+  }
+}
+
+// One datagram and the TOS or traffic class it arrived with (-1: none reported or nothing
+// within 2 s).
+std::pair<std::string, int> receive_with_tos(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 2000) != 1) return {"", -1};
+  char buf[2048];
+  alignas(cmsghdr) char control[128];
+  iovec iov{buf, sizeof buf};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(fd, &m, 0);
+  if (n < 0) return {"", -1};
+  int tos = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) tos = *reinterpret_cast<unsigned char*>(CMSG_DATA(c));
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) std::memcpy(&tos, CMSG_DATA(c), sizeof tos);
+  }
+  return {std::string(buf, static_cast<std::size_t>(n)), tos};
+}
+
+}  // namespace
+
+// DSCP and ECN leave as they came (RFC 8656 §14's preferred behaviour for both), also when
+// the packet changes IP version: an IPv4 client and an IPv6 client, each to an IPv4 peer.
+TEST(KernelFastpath, DscpAndEcnPassThroughAlsoAcrossAddressFamilies) {
+  REQUIRE_KERNEL_FASTPATH();
+  for (const std::string client_ip : {"127.0.0.1", "::1"}) {
+    SCOPED_TRACE("client " + client_ip);
+    FastRelay r({"--relay-ip", "127.0.0.1"}, client_ip);
+    UdpSocket peer("127.0.0.1");
+    TurnClient c = client_of(r.relay);
+    ASSERT_TRUE(c.allocate());
+    ASSERT_TRUE(c.bind_channel(0x4001, peer.local()));
+    r.await_flows(1);
+    mark_and_watch_tos(c.socket().fd(), client_ip == "::1", 0xBA);  // EF, ECT(0)
+    mark_and_watch_tos(peer.fd(), false, 0x8A);                      // AF41, ECT(0)
+    c.send_channel(0x4001, "to the peer");
+    const auto [at_peer, peer_tos] = receive_with_tos(peer.fd());
+    EXPECT_EQ(at_peer, "to the peer");
+    EXPECT_EQ(peer_tos, 0xBA);
+    peer.send_to(c.relayed(), as_bytes("to the client"));
+    const auto [back, client_tos] = receive_with_tos(c.socket().fd());
+    EXPECT_EQ(back, as_text(channel_data(0x4001, "to the client")));
+    EXPECT_EQ(client_tos, 0x8A);
+    EXPECT_EQ(r.kernel("to_peer"), 1);
+    EXPECT_EQ(r.kernel("to_client"), 1);
+  }
 }
 
 // Padding from an IPv4 peer to an IPv4 client, and to an IPv6 client (the packet changes IP
