@@ -2,7 +2,9 @@
 // addressing, linear probing), so a lookup costs one cache miss where a node-based map costs
 // two or three (bucket, node, then the value). Erasing shifts the rest of the cluster back
 // instead of leaving tombstones, so a lookup never walks past the cluster its key hashes into.
-// The table doubles at 3/4 full and never shrinks. K and V are small and copyable.
+// The table doubles at 3/4 full and halves at 1/8 full (to 1/4: far from doubling again), so
+// the memory of a peak is given back when it has passed. Erasing may move the other entries.
+// K and V are small and copyable.
 #pragma once
 
 #include <bit>
@@ -32,7 +34,7 @@ class FlatMap {
 
   // Inserts or replaces.
   void insert_or_assign(const K& key, const V& value) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) grow();
+    if ((size_ + 1) * 4 > slots_.size() * 3) rehash(slots_.empty() ? kMinCapacity : slots_.size() * 2);
     for (std::size_t i = home(key);; i = next(i)) {
       Slot& s = slots_[i];
       if (!s.used) {
@@ -64,6 +66,7 @@ class FlatMap {
     }
     slots_[hole] = Slot{};
     --size_;
+    if (slots_.size() > kMinCapacity && size_ * 8 <= slots_.size()) rehash(slots_.size() / 2);
     return true;
   }
 
@@ -86,10 +89,11 @@ class FlatMap {
   }
   std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
 
-  void grow() {
+  static constexpr std::size_t kMinCapacity = 16;
+
+  void rehash(std::size_t capacity) {
     std::vector<Slot> old = std::move(slots_);
-    const std::size_t capacity = old.empty() ? 16 : old.size() * 2;
-    slots_.assign(capacity, Slot{});
+    slots_ = std::vector<Slot>(capacity);
     shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
     size_ = 0;
     for (const Slot& s : old)

@@ -103,6 +103,31 @@ TEST(FlatMap, GrowsAtThreeQuartersAndFindsEveryFiveTuple) {
   }
 }
 
+// A burst of allocations comes and goes: the 5-tuple index gives its memory back, keeps
+// finding what is left, and grows again for the next burst.
+TEST(FlatMap, GivesTheMemoryOfAPeakBackAndKeepsTheRest) {
+  FlatMap<int, int> m;
+  for (int round = 0; round < 2; ++round) {
+    for (int k = 0; k < 10000; ++k) m.insert_or_assign(k, k + round);
+    EXPECT_EQ(m.capacity(), 16384u);
+    for (int k = 10; k < 10000; ++k) ASSERT_TRUE(m.erase(k)) << k;
+    EXPECT_EQ(m.size(), 10u);
+    EXPECT_EQ(m.capacity(), 64u);  // halved at 1/8 full each time, down to 1/4 full or less
+    for (int k = 0; k < 10000; ++k) {
+      const int* v = m.find(k);
+      if (k < 10) {
+        ASSERT_NE(v, nullptr) << k;
+        EXPECT_EQ(*v, k + round);
+      } else {
+        ASSERT_EQ(v, nullptr) << k;
+      }
+    }
+  }
+  for (int k = 0; k < 10; ++k) ASSERT_TRUE(m.erase(k));
+  EXPECT_EQ(m.capacity(), 16u);
+  EXPECT_TRUE(m.empty());
+}
+
 TEST(SmallVector, MatchesStdVectorAcrossTheInlineBoundary) {
   SmallVector<int, 2> small;
   std::vector<int> model;
