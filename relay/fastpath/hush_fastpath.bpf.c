@@ -356,12 +356,13 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
   struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
   const int partial = BPF_CORE_READ_BITFIELD(k, ip_summed) == CHECKSUM_PARTIAL_;
   if (partial && !local && new_udp != old_udp) return TCX_NEXT;
-  /* No checksum (IPv4 allows it) cannot be adjusted into one, and IPv6 requires one. */
-  if (p.check == 0 && (p.family == 6 || v.family == 6)) return TCX_NEXT;
+  if (p.family == 6 && p.check == 0) return TCX_NEXT; /* invalid for IPv6 UDP */
 
   const int head = (v.out_cd ? 4 : 0) - (v.in_cd ? 4 : 0);
   __u16 check = 0;
-  if (partial && head < 0) {
+  /* An IPv4 datagram without a checksum (allowed there) that becomes IPv6, which requires one,
+   * gets one computed in full; so does a partial one whose UDP header moves (above). */
+  if ((partial && head < 0) || (p.check == 0 && v.family == 6)) {
     check = full_checksum(skb, &p, &v, new_udp + 8);
     if (check == 0) return TCX_NEXT;
   } else if (p.check != 0) {

@@ -232,6 +232,34 @@ TEST(KernelFastpath, DscpAndEcnPassThroughAlsoAcrossAddressFamilies) {
   }
 }
 
+// IPv4 lets a sender leave the UDP checksum out (SO_NO_CHECK); IPv6 requires one, so a
+// datagram that changes version on its way to an IPv6 client gets one computed over all of it,
+// which the client's kernel verifies (loopback hands it over unchecked: CHECKSUM_NONE).
+TEST(KernelFastpath, AnIpv4DatagramWithoutChecksumGetsOneWhenItBecomesIpv6) {
+  REQUIRE_KERNEL_FASTPATH();
+  FastRelay r({"--relay-ip", "127.0.0.1"}, "::1");
+  UdpSocket peer("127.0.0.1");
+  const int on = 1;
+  ASSERT_EQ(::setsockopt(peer.fd(), SOL_SOCKET, SO_NO_CHECK, &on, sizeof on), 0);
+  TurnClient c = client_of(r.relay);
+  ASSERT_TRUE(c.allocate());
+  ASSERT_TRUE(c.relayed().ip.is_v4());
+  ASSERT_TRUE(c.bind_channel(0x4001, peer.local()));
+  r.await_flows(1);
+  int sizes = 0;
+  for (std::size_t size : {1u, 2u, 3u, 100u, 513u, 1400u}) {
+    std::string payload(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>((i * 11 + size) & 0xFF);
+    peer.send_to(c.relayed(), as_bytes(payload));
+    auto back = c.socket().receive(std::chrono::seconds(2));
+    ASSERT_TRUE(back) << "size " << size;
+    EXPECT_EQ(as_text(*back), as_text(channel_data(0x4001, payload)).substr(0, 4 + size)) << "size " << size;
+    ++sizes;
+  }
+  EXPECT_EQ(r.kernel("to_client"), sizes);
+  EXPECT_EQ(r.user_space(), 0);
+}
+
 // Padding from an IPv4 peer to an IPv4 client, and to an IPv6 client (the packet changes IP
 // version and grows in the same pass).
 TEST(KernelFastpath, PaddingSizesAreExact) {
