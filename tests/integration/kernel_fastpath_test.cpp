@@ -232,6 +232,41 @@ TEST(KernelFastpath, DscpAndEcnPassThroughAlsoAcrossAddressFamilies) {
   }
 }
 
+// A relay-only call between an IPv4 user and an IPv6 user of one relay: both get IPv4
+// relayed addresses and bind a channel to each other's, and the kernel carries ChannelData
+// from one client straight to the other, changing IP version on the way.
+TEST(KernelFastpath, ARelayOnlyCallBetweenAnIpv4AndAnIpv6UserGoesClientToClientInTheKernel) {
+  REQUIRE_KERNEL_FASTPATH();
+  const std::uint16_t port6 = free_udp_port();
+  FastRelay r({"--relay-ip", "127.0.0.1", "--listen", "[::1]:" + std::to_string(port6)});
+  TurnClient a = client_of(r.relay);
+  TurnClient b(Endpoint{*IpAddress::parse("::1"), port6}, r.relay.credential_username(),
+               auth::rest_password(r.relay.secret, r.relay.credential_username()), "::1");
+  ASSERT_TRUE(a.allocate());
+  ASSERT_TRUE(b.allocate()) << b.last_error();
+  ASSERT_TRUE(a.relayed().ip.is_v4());
+  ASSERT_TRUE(b.relayed().ip.is_v4());
+  ASSERT_TRUE(a.bind_channel(0x4001, b.relayed()));
+  ASSERT_TRUE(b.bind_channel(0x4002, a.relayed()));
+  r.await_flows(2);
+  int sent = 0;
+  for (std::size_t size : {1u, 3u, 100u, 1000u}) {
+    const std::string to_b(size, 'b'), to_a(size + 1, 'a');
+    a.send_channel(0x4001, to_b);
+    auto at_b = b.socket().receive(std::chrono::seconds(2));
+    ASSERT_TRUE(at_b) << "size " << size;
+    EXPECT_EQ(as_text(*at_b), as_text(channel_data(0x4002, to_b)).substr(0, 4 + to_b.size()));
+    b.send_channel(0x4002, to_a);
+    auto at_a = a.socket().receive(std::chrono::seconds(2));
+    ASSERT_TRUE(at_a) << "size " << size;
+    EXPECT_EQ(as_text(*at_a), as_text(channel_data(0x4001, to_a)).substr(0, 4 + to_a.size()));
+    sent += 2;
+  }
+  EXPECT_EQ(r.kernel("to_client"), sent);  // each counted once on the way in, once out
+  EXPECT_EQ(r.kernel("to_peer"), sent);
+  EXPECT_EQ(r.user_space(), 0);
+}
+
 // IPv4 lets a sender leave the UDP checksum out (SO_NO_CHECK); IPv6 requires one, so a
 // datagram that changes version on its way to an IPv6 client gets one computed over all of it,
 // which the client's kernel verifies (loopback hands it over unchecked: CHECKSUM_NONE).
