@@ -61,12 +61,17 @@ void on_receive(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer data) 
 
 class LibniceCall {
  public:
-  // `ip`: the loopback address of the family under test, for the agents and the relay.
-  LibniceCall(const Relay& relay, std::uint16_t port, NiceRelayType type, const std::string& ip = "127.0.0.1")
+  // `ip`: the loopback address of the family under test, for the agents and the relay. With
+  // `ip_b`, agent b uses that address and reaches the relay there, on `port_b`.
+  LibniceCall(const Relay& relay, std::uint16_t port, NiceRelayType type, const std::string& ip = "127.0.0.1",
+              const std::string& ip_b = "", std::uint16_t port_b = 0)
       : ctx_(g_main_context_new()) {
     const std::string user = relay.credential_username();
     const std::string pass = auth::rest_password(relay.secret, user);
     for (Peer* p : {&a_, &b_}) {
+      const bool other = p == &b_ && !ip_b.empty();
+      const std::string& my_ip = other ? ip_b : ip;
+      const std::uint16_t my_port = other ? port_b : port;
       p->agent = nice_agent_new(ctx_, NICE_COMPATIBILITY_RFC5245);
       g_object_set(p->agent, "force-relay", TRUE, "controlling-mode", p == &a_ ? TRUE : FALSE, "ice-tcp", FALSE,
                    nullptr);
@@ -74,10 +79,10 @@ class LibniceCall {
       // tests never send to the host's real interfaces.
       NiceAddress local;
       nice_address_init(&local);
-      nice_address_set_from_string(&local, ip.c_str());
+      nice_address_set_from_string(&local, my_ip.c_str());
       nice_agent_add_local_address(p->agent, &local);
       p->stream = nice_agent_add_stream(p->agent, 1);
-      nice_agent_set_relay_info(p->agent, p->stream, 1, ip.c_str(), port, user.c_str(), pass.c_str(), type);
+      nice_agent_set_relay_info(p->agent, p->stream, 1, my_ip.c_str(), my_port, user.c_str(), pass.c_str(), type);
       g_signal_connect(p->agent, "candidate-gathering-done", G_CALLBACK(on_gathered), p);
       g_signal_connect(p->agent, "component-state-changed", G_CALLBACK(on_state), p);
       nice_agent_attach_recv(p->agent, p->stream, 1, ctx_, on_receive, p);
@@ -253,13 +258,17 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
   // udp6-kernel: the agents reach the relay on ::1 and, asking for no family (libnice never
   // does), get IPv4 relayed addresses as RFC 8656 §7.2 says: the usual case for an IPv6
   // client. Their channels cross families, and with the fast path on the kernel carries the
-  // call all the same (client to client in one pass, so these packets stay IPv6). udp6-keep(-kernel): an IPv6-only relay with
-  // --allocation-default-address-family keep, where they get IPv6 relayed addresses (without
-  // it, 440).
+  // call all the same (client to client in one pass, so these packets stay IPv6).
+  // udp6-keep(-kernel): an IPv6-only relay with --allocation-default-address-family keep,
+  // where they get IPv6 relayed addresses (without it, 440). udp-mixed(-kernel): one agent on
+  // 127.0.0.1 and one on ::1, both with IPv4 relayed addresses; with the fast path every
+  // packet changes IP version in the kernel on its way from one client to the other.
   const std::string param = GetParam();
   const bool kernel = param.ends_with("-kernel");
   const bool v6 = param.starts_with("udp6");
   const bool keep = param.starts_with("udp6-keep");
+  const bool mixed = param.starts_with("udp-mixed");
+  const std::uint16_t port6 = mixed ? free_udp_port() : 0;
   const std::string transport = param.starts_with("udp") ? "udp" : param;
   const std::string ip = v6 ? "::1" : "127.0.0.1";
   std::string why;
@@ -274,11 +283,13 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
     args.insert(args.end(), {"--relay-ip", "::1", "--allocation-default-address-family", "keep"});
   else
     args.insert(args.end(), {"--relay-ip", "127.0.0.1"});
+  if (mixed) args.insert(args.end(), {"--listen", "[::1]:" + std::to_string(port6)});
   Relay relay(args, ip);
   std::optional<TlsBridge> bridge;
   if (transport == "tls") bridge.emplace(tls_port);
   LibniceCall call(relay, bridge ? bridge->port : relay.port,
-                   transport == "udp" ? NICE_RELAY_TYPE_TURN_UDP : NICE_RELAY_TYPE_TURN_TCP, ip);
+                   transport == "udp" ? NICE_RELAY_TYPE_TURN_UDP : NICE_RELAY_TYPE_TURN_TCP, ip, mixed ? "::1" : "",
+                   port6);
   ASSERT_TRUE(call.connect()) << "states " << call.a().state << " " << call.b().state << "\n"
                               << relay.process().output();
   EXPECT_TRUE(call.relayed_both_ends());
@@ -303,7 +314,8 @@ TEST_P(Libnice, RelayOnlyAgentsConnectAndExchangeAThousandMessagesEachWay) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TurnTransports, Libnice,
-                         ::testing::Values("udp", "udp-kernel", "udp6", "udp6-kernel", "udp6-keep", "udp6-keep-kernel", "tcp", "tls"),
+                         ::testing::Values("udp", "udp-kernel", "udp6", "udp6-kernel", "udp6-keep", "udp6-keep-kernel",
+                                           "udp-mixed", "udp-mixed-kernel", "tcp", "tls"),
                          [](const auto& p) { std::string n = p.param; std::replace(n.begin(), n.end(), '-', '_'); return n; });
 
 // hush-probe, the operator's check, against a relay with TLS: every row ok and exit 0; with a
