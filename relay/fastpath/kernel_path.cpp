@@ -39,12 +39,15 @@ void put(const Endpoint& e, __u8* addr, __u16* port) {
   *port = htons(e.port);
 }
 
+// The maps' family numbers (flows.h): 4 or 6.
+__u8 version(const Endpoint& e) { return e.ip.is_v4() ? 4 : 6; }
+
 hush_client_key client_key(const turn::KernelFlow& f) {
   hush_client_key k{};
   put(f.client, k.client, &k.client_port);
   put(f.server, k.server, &k.server_port);
   k.channel = htons(f.channel);
-  k.family = f.client.ip.is_v4() ? 4 : 6;
+  k.family = version(f.client);
   return k;
 }
 
@@ -52,7 +55,7 @@ hush_peer_key peer_key(const turn::KernelFlow& f) {
   hush_peer_key k{};
   put(f.peer, k.peer, &k.peer_port);
   put(f.relay, k.relay, &k.relay_port);
-  k.family = f.peer.ip.is_v4() ? 4 : 6;
+  k.family = version(f.peer);
   return k;
 }
 
@@ -201,7 +204,7 @@ bool BpfKernelPath::install(const turn::KernelFlow& f) {
   put(f.relay, cv.relay, &cv.relay_port);
   put(f.peer, cv.peer, &cv.peer_port);
   cv.ifindex = *to_peer;
-  cv.family = f.peer.ip.is_v4() ? 4 : 6;
+  cv.family = version(f.peer);
   hush_peer_key pk = peer_key(f);
   hush_peer_flow pv{};
   put(f.client, pv.client, &pv.client_port);
@@ -212,7 +215,7 @@ bool BpfKernelPath::install(const turn::KernelFlow& f) {
                                                       : HUSH_PAD_NONE;
   pv.pad_size = options_.pad_size;
   pv.ifindex = *to_client;
-  pv.family = f.client.ip.is_v4() ? 4 : 6;
+  pv.family = version(f.client);
   const int clients = bpf_map__fd(skel_->maps.hush_clients), peers = bpf_map__fd(skel_->maps.hush_peers);
   std::lock_guard lock(mutex_);
   // Peer side first: a client's packet is never forwarded towards a peer whose answers the

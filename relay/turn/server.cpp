@@ -72,8 +72,7 @@ bool Server::kernel_eligible(const Allocation& a) const {
 
 bool Server::kernel_wanted(const Allocation& a, const ChannelBinding& c, TimePoint now) const {
   const RelaySocket* relay = a.relay_for(c.peer.ip.family());
-  return kernel_eligible(a) && c.expires > now &&
-         a.permissions.contains(c.peer.ip, now) &&
+  return kernel_eligible(a) && c.expires > now && a.permissions.contains(c.peer.ip, now) &&
          (!c.host_peer || peer_allowed(c.peer)) && relay != nullptr && !relay->local.ip.is_unspecified();
 }
 
