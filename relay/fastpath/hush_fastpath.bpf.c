@@ -376,11 +376,8 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 l2) {
   if (translate && bpf_skb_change_proto(skb, bpf_htons(v.family == 4 ? ETH_P_IP : ETH_P_IPV6), 0))
     return TCX_NEXT;
 
-  /* From here on the packet is ours: it leaves rewritten or is dropped. */
-  if (translate) {
-    const __be16 proto = bpf_htons(v.family == 4 ? ETH_P_IP : ETH_P_IPV6);
-    if (bpf_skb_store_bytes(skb, l2 - 2, &proto, 2, BPF_F_RECOMPUTE_CSUM)) return TC_ACT_SHOT;
-  }
+  /* From here on the packet is ours: it leaves rewritten or is dropped. (A translated packet
+   * always leaves by bpf_redirect_neigh, which writes a new link header for its protocol.) */
   if (head != 0 && bpf_skb_adjust_room(skb, head, BPF_ADJ_ROOM_NET, 0)) return TC_ACT_SHOT;
   const __u32 new_len = l2 + iph + 8 + new_udp;
   if (new_len != skb->len && bpf_skb_change_tail(skb, new_len, 0)) return TC_ACT_SHOT;
