@@ -5,6 +5,8 @@
 //
 //   hush-loadgen --server 127.0.0.1:3478 --secret S --allocations 100 --rate 50 --size 100 --duration 10
 //   hush-loadgen --ceiling --server 127.0.0.1:3479 ...   (the bare forwarder: no TURN set-up)
+//   hush-loadgen --echo-in-kernel veth0 ...   (the echo peers as an eBPF program: echo.bpf.c)
+#include <net/if.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -34,6 +36,13 @@
 #include "hush/stun/integrity.hpp"
 #include "hush/stun/message.hpp"
 
+#ifdef HUSH_HAVE_BPF
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "hush_echo.skel.h"
+#endif
+
 using namespace hush;
 using Clock = std::chrono::steady_clock;
 using hush::loadtest::Histogram;
@@ -62,7 +71,9 @@ struct Options {
   std::uint16_t peer_port = 20100;
   std::string bind = "127.0.0.1";  // the generator's address: its clients and echo peers
   std::string peer_bind;           // the echo peers' address when it differs (another family)
+  std::string echo_in_kernel;      // an interface: the echo peers as an eBPF program on it
   int server_cpu = -1;              // a core of the server's own, to report its busy time
+  int generator_cpu = -1;           // the generator's core, to report its busy time (kernel work too)
   bool json = false;
   bool ceiling = false;
   double churn = 0;  // allocations deleted and re-created per second during the run
@@ -78,7 +89,10 @@ struct Errors {
   }
 };
 
-// One echo thread for all peer sockets: what arrives goes straight back to its source.
+// The echo peers: what arrives goes straight back to its source. Either sockets served by one
+// thread, or (--echo-in-kernel) an eBPF program on the generator's interface that sends each
+// datagram back before it reaches a socket: the relay sees the same replies, and the generator
+// spends no socket receive, wake-up or send on them.
 class Peers {
  public:
   Peers(const IpAddress& ip, std::size_t count, std::uint16_t base) {
@@ -91,13 +105,45 @@ class Peers {
     }
     thread_ = std::thread([this] { run(); });
   }
+  Peers(const IpAddress& ip, std::size_t count, std::uint16_t base, const std::string& ifname) {
+#ifdef HUSH_HAVE_BPF
+    const unsigned ifindex = ::if_nametoindex(ifname.c_str());
+    if (ifindex == 0) throw std::runtime_error("--echo-in-kernel: no interface " + ifname);
+    if (base + count > 0x10000) throw std::runtime_error("--echo-in-kernel: peer ports past 65535");
+    echo_ = hush_echo__open();
+    if (echo_ == nullptr) throw std::runtime_error("--echo-in-kernel: cannot open the eBPF program");
+    std::memcpy(const_cast<__u8*>(echo_->rodata->peer_ip), ip.data(), ip.size());
+    echo_->rodata->peer_family = ip.is_v4() ? 4 : 6;
+    echo_->rodata->port_base = base;
+    echo_->rodata->port_count = static_cast<__u16>(count);
+    if (hush_echo__load(echo_) != 0) throw std::runtime_error("--echo-in-kernel: cannot load the eBPF program (root?)");
+    constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS (Linux 6.6), not in Debian 12's headers
+    link_ = bpf_link_create(bpf_program__fd(echo_->progs.hush_echo), static_cast<int>(ifindex),
+                            static_cast<bpf_attach_type>(kTcxIngress), nullptr);
+    if (link_ < 0) throw std::runtime_error("--echo-in-kernel: cannot attach to " + ifname + ": " + std::strerror(errno));
+    for (std::size_t i = 0; i < count; ++i) endpoints_.push_back(Endpoint{ip, static_cast<std::uint16_t>(base + i)});
+#else
+    (void)ip, (void)count, (void)base;
+    throw std::runtime_error("--echo-in-kernel " + ifname + ": built without libbpf");
+#endif
+  }
   ~Peers() {
+#ifdef HUSH_HAVE_BPF
+    if (link_ >= 0) ::close(link_);  // a tcx link detaches when its last descriptor closes
+    if (echo_ != nullptr) hush_echo__destroy(echo_);
+#endif
+    if (!thread_.joinable()) return;
     stop_ = true;
     thread_.join();
     for (int fd : fds_) ::close(fd);
   }
   const Endpoint& endpoint(std::size_t i) const { return endpoints_[i % endpoints_.size()]; }
-  std::uint64_t received() const { return received_.load(); }
+  std::uint64_t received() const {
+#ifdef HUSH_HAVE_BPF
+    if (echo_ != nullptr) return __atomic_load_n(&echo_->bss->echoed, __ATOMIC_RELAXED);
+#endif
+    return received_.load();
+  }
 
  private:
   void run() {
@@ -145,6 +191,10 @@ class Peers {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> received_{0};
+#ifdef HUSH_HAVE_BPF
+  hush_echo* echo_ = nullptr;
+  int link_ = -1;
+#endif
 };
 
 struct Allocation {
@@ -673,6 +723,11 @@ int main(int argc, char** argv) {
   app.add_option("--bind", o.bind, "The generator's address (its clients and echo peers)")->capture_default_str();
   app.add_option("--peer-bind", o.peer_bind,
                  "The echo peers' address, if not --bind's (the other family: relayed addresses of it are asked for)");
+  app.add_option("--echo-in-kernel", o.echo_in_kernel,
+                 "Run the echo peers as an eBPF program on this interface (root; the generator's cost per packet "
+                 "drops by the peers' socket work)");
+  app.add_option("--generator-cpu", o.generator_cpu,
+                 "The generator's core: report its busy time (/proc/stat), kernel work included");
   app.add_option("--server-cpu", o.server_cpu,
                  "A core the server has to itself: report its busy time (/proc/stat) per relayed packet");
   app.add_option("--churn", o.churn, "Allocations deleted and re-created per second")->capture_default_str();
@@ -690,7 +745,15 @@ int main(int argc, char** argv) {
   o.peers = std::max<std::size_t>(1, std::min(o.peers, o.allocations));
 
   Errors errors;
-  Peers peers(*peer_bind, o.peers, o.peer_port);
+  std::unique_ptr<Peers> echo;
+  try {
+    echo = o.echo_in_kernel.empty() ? std::make_unique<Peers>(*peer_bind, o.peers, o.peer_port)
+                                    : std::make_unique<Peers>(*peer_bind, o.peers, o.peer_port, o.echo_in_kernel);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hush-loadgen: %s\n", e.what());
+    return 1;
+  }
+  const Peers& peers = *echo;
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<Worker>(o, *bind, *server, peers, errors));
   for (std::size_t i = 0; i < o.allocations; ++i) workers[i % o.threads]->add(i);
@@ -717,6 +780,7 @@ int main(int argc, char** argv) {
   const double server_cpu0 = process_cpu_seconds(o.server_pid);
   const BusyClock machine_clock(-1);
   const BusyClock core_clock(std::max(o.server_cpu, 0));
+  const BusyClock generator_clock(std::max(o.generator_cpu, 0));
   const std::int64_t start = now_ns() + 50'000'000;
   const std::int64_t end = start + static_cast<std::int64_t>(o.duration * 1e9);
   const std::uint64_t peer0 = peers.received();
@@ -732,6 +796,7 @@ int main(int argc, char** argv) {
   const double server_cpu = process_cpu_seconds(o.server_pid) - server_cpu0;
   const double machine = machine_clock.seconds();
   const double core = o.server_cpu >= 0 ? core_clock.seconds() : 0;
+  const double generator_core = o.generator_cpu >= 0 ? generator_clock.seconds() : 0;
   const long server_rss = process_rss_kib(o.server_pid);
   const double wall = static_cast<double>(now_ns() - start) / 1e9;
   for (auto& w : workers) w->close_all();
@@ -762,13 +827,14 @@ int main(int argc, char** argv) {
                 "\"loss_pct\":%.3f,\"rtt_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
                 "\"churned\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"server_cpu_s\":%.3f,\"server_us_per_pkt\":%.3f,"
                 "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"core_us_per_pkt\":%.3f,"
-                "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,\"errors\":{",
+                "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,"
+                "\"generator_core_busy_pct\":%.1f,\"errors\":{",
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
                 o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
                 us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
                 server_cpu, server_us, server_rss, machine_us, net_us, core_us,
-                100.0 * core / wall, core_idle_pct, core_net_us);
+                100.0 * core / wall, core_idle_pct, core_net_us, 100.0 * generator_core / wall);
     bool first = true;
     for (const auto& [k, v] : errors.by_kind) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
@@ -788,6 +854,9 @@ int main(int argc, char** argv) {
                 us(0.999), static_cast<double>(rtt.max()) / 1000.0);
     if (churned) std::printf("churn            %" PRIu64 " allocations replaced\n", churned);
     std::printf("generator CPU    %.1f%% of one core\n", 100.0 * cpu / wall);
+    if (o.generator_cpu >= 0)
+      std::printf("generator core   %.1f%% busy on CPU %d, kernel work included\n", 100.0 * generator_core / wall,
+                  o.generator_cpu);
     if (o.server_pid > 0)
       std::printf("server           %.3f us CPU per relayed packet (%.2f s), RSS %ld KiB; machine %.3f us/packet "
                   "(%.3f without this generator)\n",
