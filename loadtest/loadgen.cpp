@@ -112,15 +112,19 @@ class Peers {
     if (base + count > 0x10000) throw std::runtime_error("--echo-in-kernel: peer ports past 65535");
     echo_ = hush_echo__open();
     if (echo_ == nullptr) throw std::runtime_error("--echo-in-kernel: cannot open the eBPF program");
-    std::memcpy(const_cast<__u8*>(echo_->rodata->peer_ip), ip.data(), ip.size());
+    std::memcpy(echo_->rodata->peer_ip, ip.data(), ip.size());
     echo_->rodata->peer_family = ip.is_v4() ? 4 : 6;
     echo_->rodata->port_base = base;
     echo_->rodata->port_count = static_cast<__u16>(count);
-    if (hush_echo__load(echo_) != 0) throw std::runtime_error("--echo-in-kernel: cannot load the eBPF program (root?)");
+    auto fail = [this](const std::string& why) {
+      hush_echo__destroy(echo_);
+      return std::runtime_error("--echo-in-kernel: " + why);
+    };
+    if (hush_echo__load(echo_) != 0) throw fail("cannot load the eBPF program (root?)");
     constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS (Linux 6.6), not in Debian 12's headers
     link_ = bpf_link_create(bpf_program__fd(echo_->progs.hush_echo), static_cast<int>(ifindex),
                             static_cast<bpf_attach_type>(kTcxIngress), nullptr);
-    if (link_ < 0) throw std::runtime_error("--echo-in-kernel: cannot attach to " + ifname + ": " + std::strerror(errno));
+    if (link_ < 0) throw fail("cannot attach to " + ifname + ": " + std::strerror(errno));
     for (std::size_t i = 0; i < count; ++i) endpoints_.push_back(Endpoint{ip, static_cast<std::uint16_t>(base + i)});
 #else
     (void)ip, (void)count, (void)base;
