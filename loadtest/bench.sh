@@ -20,7 +20,7 @@
 #   loadtest/bench.sh --kernel      hush with and without --kernel-fastpath, coturn and the
 #                                   ceiling: CPU per packet at 2,500, 20,000 and 100,000
 #                                   packets/s and each one's loss-free rate (needs root for
-#                                   the fast path and the namespace; about 11 minutes). The
+#                                   the fast path and the namespace; about 20 minutes). The
 #                                   generator runs in a network namespace of its own behind a
 #                                   veth pair, with each side's receive work steered (RPS) to
 #                                   its own core, so the server's core carries the server's
