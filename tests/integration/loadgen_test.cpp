@@ -16,11 +16,13 @@ using namespace hush::test;
 
 namespace {
 
+#ifdef HUSH_LOADGEN_BINARY
 // The number after "key": in hush-loadgen's one-line JSON, or -1.
 long json_number(const std::string& json, const std::string& key) {
   const auto at = json.find("\"" + key + "\":");
   return at == std::string::npos ? -1 : std::atol(json.c_str() + at + key.size() + 3);
 }
+#endif
 
 TEST(LoadGenerator, EchoPeersInTheKernelAnswerEveryDatagramFromThePeersAddress) {
 #ifndef HUSH_LOADGEN_BINARY
