@@ -40,6 +40,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "hush/fastpath/tcx.hpp"
 #include "hush_echo.skel.h"
 #endif
 
@@ -121,9 +122,8 @@ class Peers {
       return std::runtime_error("--echo-in-kernel: " + why);
     };
     if (hush_echo__load(echo_) != 0) throw fail("cannot load the eBPF program (root?)");
-    constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS (Linux 6.6), not in Debian 12's headers
     link_ = bpf_link_create(bpf_program__fd(echo_->progs.hush_echo), static_cast<int>(ifindex),
-                            static_cast<bpf_attach_type>(kTcxIngress), nullptr);
+                            fastpath::kTcxIngress, nullptr);
     if (link_ < 0) throw fail("cannot attach to " + ifname + ": " + std::strerror(errno));
     for (std::size_t i = 0; i < count; ++i) endpoints_.push_back(Endpoint{ip, static_cast<std::uint16_t>(base + i)});
 #else

@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "hush/fastpath/tcx.hpp"
 #include "hush_fastpath.skel.h"
 #endif
 
@@ -30,10 +31,6 @@ namespace hush::fastpath {
 namespace {
 
 #ifdef HUSH_HAVE_BPF
-// tcx (Linux 6.6): links that the kernel detaches when their last descriptor closes, so a
-// relay that dies leaves nothing attached. Not in Debian 12's UAPI headers, hence the numbers.
-constexpr int kTcxIngress = 46;
-
 void put(const Endpoint& e, __u8* addr, __u16* port) {
   std::memcpy(addr, e.ip.data(), e.ip.size());
   *port = htons(e.port);
@@ -176,8 +173,7 @@ Result<std::unique_ptr<BpfKernelPath>, std::string> BpfKernelPath::open(const Op
       continue;
     }
     bpf_program* prog = k->skel_->progs.hush_ingress;
-    const int fd = bpf_link_create(bpf_program__fd(prog), static_cast<int>(index),
-                                   static_cast<bpf_attach_type>(kTcxIngress), nullptr);
+    const int fd = bpf_link_create(bpf_program__fd(prog), static_cast<int>(index), kTcxIngress, nullptr);
     if (fd < 0)
       return err("cannot attach to " + name + " (needs Linux 6.6 or later for tcx): " + std::strerror(errno));
     // Kept as a descriptor: closing it (or the process ending) detaches the program.
