@@ -14,7 +14,9 @@
 #                                   coturn's loss-free rate first (100 allocations, loss <=
 #                                   0.1%), then hush, coturn and the ceiling at half of it
 #                                   (about 4 minutes)
-#   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1%, steps of 5,000/s)
+#   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1% with at
+#                                   least 98% of the rate sent: else the generator, not the server,
+#                                   was the limit; steps of 5,000/s)
 #                                   of each server with 1 and 2 threads, the search repeated
 #                                   RUNS times (3: about 30 minutes), medians and ranges
 #   loadtest/bench.sh --kernel      hush with and without --kernel-fastpath, coturn and the
@@ -57,6 +59,13 @@ secret=bench-secret-$$
 port=3478
 
 deploy/install-deps.sh bench
+# A server left over from another run would share the port (hush and coturn set SO_REUSEPORT)
+# and take part of every load: refuse to start rather than measure two servers as one.
+if [ -n "$(ss -Hlun "sport = :$port")" ]; then
+  echo "bench: something already listens on UDP port $port (a server from another run?):" >&2
+  ss -Hlunp "sport = :$port" >&2
+  exit 1
+fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target hush-relay hush-loadgen hush-ceiling >/dev/null
 
@@ -139,9 +148,27 @@ loss_free_rate() {
     out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
             --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 $extra --json)
     stop_server
-    loss=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')
-    echo "  $server threads=$t $((rate * 100))/s offered: loss $loss%" >&2
-    if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 else 1)"; then best=$rate; else break; fi
+    # Loss-free means the rate was offered (the generator sent 98% of it or more) and came
+    # back. A generator that could not send it, or whose own sockets dropped more than 0.1% of
+    # what it sent (it fell behind reading), ends the search at its own limit, not the server's.
+    read -r loss offered gen gdrop sdrop < <(echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin)
+sent = max(r["sent"], 1)
+print(r["loss_pct"], round(100 * r["sent"] / (r["offered_pps"] * 4), 1), r["generator_cpu_pct"],
+      round(100 * r["generator_drops"] / sent, 3), round(100 * r["server_drops"] / sent, 3))')
+    echo "  $server threads=$t $((rate * 100))/s offered: loss $loss% (dropped at the server's sockets $sdrop%," \
+      "at the generator's $gdrop%), sent $offered% of it, generator $gen% busy" >&2
+    if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 and $offered >= 98 else 1)"; then
+      best=$rate
+    else
+      if python3 -c "import sys; sys.exit(0 if $offered < 98 or $gdrop > 0.1 else 1)"; then
+        echo "the generator's limit at $((rate * 100))/s: it sent $offered% of it, its sockets dropped $gdrop%" \
+          "(loss $loss%, at the server's sockets $sdrop%; generator $gen% busy)" >"$work/stop"
+      else
+        echo "lost $loss% at $((rate * 100))/s (at the server's sockets $sdrop%, at the generator's $gdrop%;" \
+          "generator $gen% busy)" >"$work/stop"
+      fi
+      break
+    fi
   done
   echo "$best"
 }
@@ -165,9 +192,11 @@ if [ $throughput = 1 ]; then
       for server in "${order[@]}"; do
         [ "$server" = ceiling ] && [ "$t" = 2 ] && continue  # the ceiling has one thread
         if [ "$t" = 1 ]; then server_cpus=0; gen_cpus=1; else server_cpus=0-1; gen_cpus=0-1; fi
-        best=$(($(loss_free_rate "$server" "$t") * 100))
+        echo "no loss up to the last step" >"$work/stop"
+        best=$(loss_free_rate "$server" "$t") || exit 1  # a server that did not start ends the run
+        best=$((best * 100))
         found[$server-$t]="${found[$server-$t]:-} $best"
-        echo "  search $run: $server threads=$t: $best packets/s each way without loss" | tee -a "$out_file" >&2
+        echo "  search $run: $server threads=$t: $best packets/s each way without loss; then $(cat "$work/stop")" | tee -a "$out_file" >&2
       done
     done
   done
@@ -388,7 +417,7 @@ fi
 if [ $latency = 1 ]; then
   # The issue's latency target is set at half of coturn's saturation rate on this machine, so
   # find that rate first (loss_free_rate: 100 allocations, steps of 5,000 packets/s each way).
-  sat=$(loss_free_rate coturn "$threads")
+  sat=$(loss_free_rate coturn "$threads") || exit 1
   [ "$sat" -gt 0 ] || { echo "bench: coturn lost packets at the lowest rate tried"; exit 1; }
   echo "coturn's loss-free rate: $((sat * 100)) packets/s each way; the load: half of it" >&2
   # Two generator threads, as in the search above.

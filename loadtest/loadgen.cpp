@@ -19,9 +19,11 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -658,6 +660,37 @@ long process_rss_kib(int pid) {
   return kib;
 }
 
+// Datagrams that the UDP sockets of process `pid` (0: this one) dropped because their receive
+// buffer was full, summed from the drops column of /proc/PID/net/udp and udp6 (the process's
+// own network namespace) over the socket inodes its descriptors hold. Where a loss happened:
+// at the server's sockets, or at the generator's own, which means the generator fell behind.
+std::uint64_t socket_drops(int pid) {
+  namespace fs = std::filesystem;
+  const std::string proc = pid > 0 ? "/proc/" + std::to_string(pid) : std::string("/proc/self");
+  std::set<std::uint64_t> inodes;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(proc + "/fd", ec)) {
+    const std::string link = fs::read_symlink(e.path(), ec).string();
+    if (!ec && link.rfind("socket:[", 0) == 0) inodes.insert(std::strtoull(link.c_str() + 8, nullptr, 10));
+  }
+  std::uint64_t drops = 0;
+  for (const char* table : {"/net/udp", "/net/udp6"}) {
+    FILE* f = std::fopen((proc + table).c_str(), "r");
+    if (f == nullptr) continue;
+    char line[512];
+    std::fgets(line, sizeof line, f);  // the header
+    while (std::fgets(line, sizeof line, f)) {
+      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+      unsigned long long inode = 0, dropped = 0;
+      if (std::sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %*s %*s %llu", &inode, &dropped) == 2 &&
+          inodes.count(inode) != 0)
+        drops += dropped;
+    }
+    std::fclose(f);
+  }
+  return drops;
+}
+
 // Busy CPU seconds from /proc/stat: of the whole machine (cpu = -1; kernel work on loopback is
 // charged unevenly to processes, so this is the honest total) or of one core. Busy is the
 // elapsed time less idle, iowait and steal, not the sum of the busy columns: without IRQ time
@@ -788,6 +821,8 @@ int main(int argc, char** argv) {
   const std::int64_t start = now_ns() + 50'000'000;
   const std::int64_t end = start + static_cast<std::int64_t>(o.duration * 1e9);
   const std::uint64_t peer0 = peers.received();
+  const std::uint64_t generator_drops0 = socket_drops(0);
+  const std::uint64_t server_drops0 = o.server_pid > 0 ? socket_drops(o.server_pid) : 0;
   {
     std::vector<std::thread> ts;
     for (auto& w : workers) ts.emplace_back([&] {
@@ -802,6 +837,11 @@ int main(int argc, char** argv) {
   const double core = o.server_cpu >= 0 ? core_clock.seconds() : 0;
   const double generator_core = o.generator_cpu >= 0 ? generator_clock.seconds() : 0;
   const long server_rss = process_rss_kib(o.server_pid);
+  // Sockets closed during the run (churn) take their counts along: never below zero.
+  const std::uint64_t generator_drops1 = socket_drops(0);
+  const std::uint64_t server_drops1 = o.server_pid > 0 ? socket_drops(o.server_pid) : 0;
+  const std::uint64_t generator_drops = generator_drops1 - std::min(generator_drops1, generator_drops0);
+  const std::uint64_t server_drops = server_drops1 - std::min(server_drops1, server_drops0);
   const double wall = static_cast<double>(now_ns() - start) / 1e9;
   for (auto& w : workers) w->close_all();
 
@@ -832,13 +872,15 @@ int main(int argc, char** argv) {
                 "\"churned\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"server_cpu_s\":%.3f,\"server_us_per_pkt\":%.3f,"
                 "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"core_us_per_pkt\":%.3f,"
                 "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,"
-                "\"generator_core_busy_pct\":%.1f,\"errors\":{",
+                "\"generator_core_busy_pct\":%.1f,\"generator_drops\":%" PRIu64 ",\"server_drops\":%" PRIu64
+                ",\"errors\":{",
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
                 o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
                 us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
                 server_cpu, server_us, server_rss, machine_us, net_us, core_us,
-                100.0 * core / wall, core_idle_pct, core_net_us, 100.0 * generator_core / wall);
+                100.0 * core / wall, core_idle_pct, core_net_us, 100.0 * generator_core / wall, generator_drops,
+                server_drops);
     bool first = true;
     for (const auto& [k, v] : errors.by_kind) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
@@ -854,6 +896,9 @@ int main(int argc, char** argv) {
                 static_cast<double>(received) / o.duration);
     std::printf("loss             %.3f%% (%" PRIu64 " sent, %" PRIu64 " at peers, %" PRIu64 " back)\n", loss, sent,
                 at_peers, received);
+    std::printf("socket drops     %" PRIu64 " at the generator's sockets (it fell behind)", generator_drops);
+    if (o.server_pid > 0) std::printf(", %" PRIu64 " at the server's", server_drops);
+    std::printf("\n");
     std::printf("round trip (us)  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", us(0.5), us(0.9), us(0.99),
                 us(0.999), static_cast<double>(rtt.max()) / 1000.0);
     if (churned) std::printf("churn            %" PRIu64 " allocations replaced\n", churned);
