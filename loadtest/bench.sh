@@ -146,7 +146,8 @@ loss_free_rate() {
     [ "$server" = ceiling ] && extra="--ceiling"
     # shellcheck disable=SC2086
     out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
-            --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 $extra --json)
+            --rate "$rate" --size 100 --duration 4 --threads 2 --peers 64 --peer-port 20100 $extra \
+            --server-pid "$pid" --json)
     stop_server
     # Loss-free means the rate was offered (the generator sent 98% of it or more) and came
     # back. A generator that could not send it, or whose own sockets dropped more than 0.1% of
