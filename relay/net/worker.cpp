@@ -230,6 +230,7 @@ std::optional<Worker::Stats> Worker::stats(std::chrono::milliseconds timeout) {
   asio::post(io_, [this, p] {
     Stats st;
     st.counters = server_->counters();
+    st.counters.drops[static_cast<std::size_t>(turn::Drop::send_failed)] += send_failures_;
     st.gauges = server_->gauges(std::chrono::steady_clock::now());
     st.streams = streams_->counters();
     st.streams += dtls_->counters();
@@ -507,9 +508,12 @@ void Worker::flush() {
           gso_ = false;
           log::info("UDP GSO off on this worker: the kernel refused a segmented send");
         }
-        send_one_by_one(fd, hdrs[sent].msg_hdr);
+        send_failures_ += send_one_by_one(fd, hdrs[sent].msg_hdr);
+      } else {
+        // Refused (a full socket buffer, no route, a firewall): this message is lost, as UDP
+        // allows, and counted; go on with the next one.
+        send_failures_ += segments[sent] == 0 ? 1 : segments[sent];
       }
-      // A full socket buffer: this message is lost, as UDP allows; go on with the next one.
       ++sent;
       retried = false;
     }
@@ -521,15 +525,17 @@ void Worker::flush() {
   if (config_.server.smoothing.count() > 0) arm_smoothing();
 }
 
-void Worker::send_one_by_one(int fd, const msghdr& gso) {
+std::size_t Worker::send_one_by_one(int fd, const msghdr& gso) {
+  std::size_t refused = 0;
   for (std::size_t s = 0; s < gso.msg_iovlen; ++s) {
     msghdr one{};
     one.msg_name = gso.msg_name;
     one.msg_namelen = gso.msg_namelen;
     one.msg_iov = &gso.msg_iov[s];
     one.msg_iovlen = 1;
-    ::sendmsg(fd, &one, MSG_DONTWAIT);  // lost if the buffer is full, as UDP allows
+    if (::sendmsg(fd, &one, MSG_DONTWAIT) < 0) ++refused;  // lost, as UDP allows
   }
+  return refused;
 }
 
 void Worker::arm_smoothing() {

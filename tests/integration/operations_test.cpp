@@ -98,6 +98,28 @@ TEST(Metrics, CountRealTrafficAndNameNoAddressPortOrUser) {
     EXPECT_EQ(all.find(identifying), std::string::npos) << "metrics show " << identifying;
 }
 
+TEST(Metrics, CountDatagramsTheKernelRefusedToSend) {
+  const auto mport = free_tcp_port();
+  // User space sends every datagram here (no kernel fast path).
+  Relay relay(with_metrics(mport, {"--allow-peer", "198.51.100.0/24", "--kernel-fastpath", "off"}));
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  // The relayed address is on loopback, from where the kernel sends nothing to another
+  // network (EINVAL; ENETUNREACH on a host without a route): each datagram to this peer is
+  // refused at sendmmsg, by Send indication and by channel alike.
+  const Endpoint unreachable = *Endpoint::parse("198.51.100.7:9");
+  ASSERT_TRUE(call.client.create_permission(unreachable));
+  for (int i = 0; i < 3; ++i) call.client.send_indication(unreachable, "never leaves");
+  ASSERT_TRUE(call.client.bind_channel(0x4001, unreachable));
+  for (int i = 0; i < 4; ++i) call.client.send_channel(0x4001, "nor this");
+  EXPECT_EQ(await_sample(mport, R"(hush_dropped_packets_total{reason="send_failed"})", 7), 7);
+  // The allocation still relays to its live peer, and those sends are not counted as refused.
+  ASSERT_TRUE(call.works());
+  const std::string text = http_request(mport, "/metrics").body;
+  EXPECT_EQ(sample(text, R"(hush_dropped_packets_total{reason="send_failed"})"), 7);
+  EXPECT_EQ(sample(text, R"(hush_relayed_packets_total{direction="to_client"})"), 2);
+}
+
 TEST(Metrics, TheExpositionPassesPromtool) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "promtool not installed (deploy/install-deps.sh test installs it)";

@@ -111,7 +111,8 @@ class Worker {
   template <class Before, class Deliver>
   bool drain(int fd, std::size_t min_room, bool hold, Before before, Deliver deliver);
   void flush();
-  void send_one_by_one(int fd, const msghdr& gso);  // a GSO message the route refused
+  // A GSO message the route refused, datagram by datagram; returns how many the kernel refused.
+  std::size_t send_one_by_one(int fd, const msghdr& gso);
   void on_tick();
   turn::Now now() const;
   void arm_smoothing();  // --smoothing: the timer at the next allocation tick that is due
@@ -149,6 +150,7 @@ class Worker {
   bool gso_ = true;  // --udp-gso, until the kernel refuses a segmented send (EIO)
   bool gso_to_peers_ = true;  // also on relayed sockets (not with the kernel fast path)
   std::uint64_t gso_messages_ = 0, gso_segments_ = 0;
+  std::uint64_t send_failures_ = 0;  // datagrams the kernel refused to send (Drop::send_failed)
 };
 
 }  // namespace hush::net

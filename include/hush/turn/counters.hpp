@@ -20,6 +20,7 @@ enum class Drop : std::uint8_t {
   unknown_indication,
   bandwidth,            // over the allocation's --bandwidth-cap
   smoothing_queue,      // --smoothing: the allocation's queue for the next tick was full
+  send_failed,          // the kernel refused to send it (full socket buffer, no route, firewall)
   count_
 };
 
@@ -31,7 +32,8 @@ enum class Refusal : std::uint8_t { draining, over_total, over_user, over_source
 // Names for metrics labels and log lines, in enum order.
 inline constexpr const char* kDropNames[] = {"malformed",       "no_allocation", "no_permission", "unbound_channel",
                                              "peer_denied",     "rate_limited",  "amplification", "outbox_full",
-                                             "unknown_indication", "bandwidth",     "smoothing_queue"};
+                                             "unknown_indication", "bandwidth",     "smoothing_queue",
+                                             "send_failed"};
 static_assert(std::size(kDropNames) == static_cast<std::size_t>(Drop::count_));
 inline constexpr const char* kAuthFailNames[] = {"missing_attributes", "stale_nonce",   "bad_username",
                                                  "expired_credential", "bad_integrity", "wrong_user"};
