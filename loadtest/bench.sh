@@ -44,7 +44,6 @@
 # (/proc/stat) is reported too, because kernel work on loopback is charged unevenly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 quick=0
 throughput=0
 kernel=0
@@ -285,8 +284,8 @@ if [ $kernel = 1 ]; then
   servers=(hush hush-kernel hush-kernel6 coturn ceiling)
   for load in "2500|--allocations 50 --rate 50" "20000|--allocations 100 --rate 200" "100000|--allocations 100 --rate 1000"; do
     pps=${load%%|*}
-    for server in "${servers[@]}"; do
-      for run in $(seq 1 "$runs"); do
+    for run in $(seq 1 "$runs"); do  # runs alternate between the servers, as below
+      for server in "${servers[@]}"; do
         start_server "$server"
         extra="--secret $secret"
         [ "$server" = ceiling ] && extra="--ceiling"
@@ -453,9 +452,11 @@ for load in "${loads[@]}"; do
   name=${load%%|*}
   args=${load#*|}
   [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]] && continue
-  for server in hush coturn ceiling; do
-    [ "$server" = ceiling ] && [[ "$name" == churn* ]] && continue  # no allocations to churn
-    for run in $(seq 1 "$runs"); do
+  # Runs alternate between the servers (hush, coturn, ceiling, hush, ...), so a change in
+  # the machine's background load during one load's runs falls on all three alike.
+  for run in $(seq 1 "$runs"); do
+    for server in hush coturn ceiling; do
+      [ "$server" = ceiling ] && [[ "$name" == churn* ]] && continue  # no allocations to churn
       start_server "$server"
       extra="--secret $secret"
       [ "$server" = ceiling ] && extra="--ceiling"
