@@ -19,6 +19,13 @@
 #                                   was the limit; steps of 5,000/s)
 #                                   of each server with 1 and 2 threads, the search repeated
 #                                   RUNS times (3: about 30 minutes), medians and ranges
+#   loadtest/bench.sh --scaling     hush --threads 2 against --threads 1, as far as two cores
+#                                   allow (the generator needs one): how evenly the clients
+#                                   spread over two workers, and whether a worker costs more
+#                                   per packet beside another than alone at the same rate
+#                                   (10,000 packets/s each way per worker, 100 allocations);
+#                                   from both, what two workers would carry with a core each
+#                                   against one (an estimate); RUNS pairs (5: about 2 minutes)
 #   loadtest/bench.sh --kernel      hush with and without --kernel-fastpath, coturn and the
 #                                   ceiling: CPU per packet at 2,500, 20,000 and 100,000
 #                                   packets/s and each one's loss-free rate (needs root for
@@ -52,6 +59,8 @@ kernel=0
 [ "${1:-}" = "--throughput" ] && throughput=1
 latency=0
 [ "${1:-}" = "--latency" ] && latency=1
+scaling=0
+[ "${1:-}" = "--scaling" ] && scaling=1
 threads=${THREADS:-1}
 runs=${RUNS:-3}
 secret=bench-secret-$$
@@ -77,6 +86,7 @@ server_ip6=""         # --kernel: IPv6 addresses of both sides (hush-kernel6's c
 gen_ip6=""
 gen_exec=()           # how the generator is started (in the namespace for --kernel)
 echo_args=()          # --kernel: the echo peers as an eBPF program, and the generator core's load
+hush_args=()          # --scaling: hush's metrics endpoint
 if [ "$(nproc)" -lt 2 ] || [ "$threads" -gt 1 ]; then server_cpus="0-$(($(nproc) - 1))"; gen_cpus=$server_cpus; fi
 
 work=$(mktemp -d)
@@ -97,7 +107,7 @@ start_server() {  # name [threads] -> sets $pid
       taskset -c "$server_cpus" build/hush-relay "${listen[@]}" --secret-file "$work/secret" \
         --allow-peer 127.0.0.0/8 --allow-peer "$gen_ip/32" --threads "$threads" --relay-ports 40000-65000 --log-level error \
         --user-quota 0 --source-quota 0 --unauth-rate 0 --max-allocations 1000000 \
-        --kernel-fastpath "$fastpath" >"$work/server.log" 2>&1 &
+        --kernel-fastpath "$fastpath" "${hush_args[@]}" >"$work/server.log" 2>&1 &
       ;;
     coturn)
       taskset -c "$server_cpus" turnserver -n --listening-ip $server_ip --listening-port $port --relay-ip $server_ip \
@@ -211,6 +221,78 @@ for name, vals in zip(names, sys.argv[1:]):
 ratio = lambda a, b: f"{med[a] / med[b]:.2f}" if med[b] else "-"
 print(f"hush/coturn threads=1: {ratio('hush threads=1', 'coturn threads=1')}   hush/ceiling threads=1: {ratio('hush threads=1', 'ceiling threads=1')}"
       f"   hush threads=2 / threads=1: {ratio('hush threads=2', 'hush threads=1')}")
+PY
+  exit 0
+fi
+
+if [ $scaling = 1 ]; then
+  # A loss-free search with two workers cannot show their scaling on two cores: the generator
+  # needs one of them. So the two things scaling rests on, from hush's metrics (each worker's
+  # relayed packets and its thread's CPU time): how evenly SO_REUSEPORT spreads the clients
+  # (their allocations follow them) over the workers, and whether a worker costs more per
+  # packet beside another than alone at the same rate (shared-nothing: it should not). Per
+  # run, --threads 1 at 10,000 packets/s each way on core 0, then --threads 2 at 20,000 on
+  # cores 0-1 (10,000 per worker on average); the generator on core 1. With a core per
+  # worker the busiest one saturates first, so two carry 1 / (its share) times what one does,
+  # divided by how much more a worker costs beside the other (if it does).
+  runs=${RUNS:-5}
+  mport=$((39000 + $$ % 1000))
+  hush_args=(--metrics "127.0.0.1:$mport")
+  out_file=build/bench-scaling.txt
+  mkdir -p build
+  : >"$work/scaling.jsonl"
+  for run in $(seq 1 "$runs"); do
+    for t in 1 2; do
+      if [ "$t" = 1 ]; then server_cpus=0; else server_cpus=0-1; fi
+      gen_cpus=1
+      start_server hush "$t"
+      out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
+              --rate $((100 * t)) --size 100 --duration 8 --threads 2 --peers 64 --peer-port 20100 \
+              --secret "$secret" --server-pid "$pid" --json)
+      workers=$(python3 - "$mport" <<'PY'
+import json, re, sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+w = {}
+for m in re.finditer(r'^(hush_worker_packets_total|hush_worker_busy_seconds_total)\{worker="(\d+)"\} (\S+)$', text, re.M):
+    w.setdefault(int(m.group(2)), {})["packets" if "packets" in m.group(1) else "busy"] = float(m.group(3))
+print(json.dumps([w[k] for k in sorted(w)]))
+PY
+)
+      stop_server
+      echo "{\"run\":$run,\"threads\":$t,\"workers\":$workers,\"result\":$out}" >>"$work/scaling.jsonl"
+      echo "  run $run threads=$t: loss $(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loss_pct"])')%, workers $workers" >&2
+    done
+  done
+  python3 - "$work/scaling.jsonl" <<'PY' | tee "$out_file"
+import json, statistics, sys, datetime, platform, os
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(f"hush worker scaling {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores): 100 allocations, "
+      "100-byte payloads; --threads 1 at 10,000 packets/s each way, --threads 2 at 20,000; us/pkt: the worker "
+      "thread's CPU time per packet it relayed (hush_worker_busy_seconds_total / hush_worker_packets_total)")
+def workers(r):
+    ws = [w for w in r["workers"] if w.get("packets", 0) > 0]
+    total = sum(w["packets"] for w in ws)
+    return [(w["packets"] / total, 1e6 * w["busy"] / w["packets"]) for w in ws]
+by = {(r["run"], r["threads"]): r for r in rows}
+est, shares, costs = [], [], []
+for run in sorted({r["run"] for r in rows}):
+    if (run, 1) not in by or (run, 2) not in by:
+        continue
+    one = workers(by[(run, 1)])[0][1]
+    two = workers(by[(run, 2)])
+    top = max(s for s, _ in two)
+    beside = max(u for _, u in two) / one  # a worker beside another against one alone
+    e = (1 / top) / max(1.0, beside)
+    est.append(e); shares.append(top); costs.append(beside)
+    losses = [by[(run, t)]["result"]["loss_pct"] for t in (1, 2)]
+    print(f"  run {run}: one worker {one:.2f} us/pkt; two: " +
+          ", ".join(f"{s:.0%} of the packets at {u:.2f} us" for s, u in two) +
+          f"; busiest share {top:.2f}, cost beside the other {beside:.2f}x; estimate {e:.2f}x "
+          f"(loss {losses[0]:.3f}% and {losses[1]:.3f}%)")
+print(f"busiest worker's share: median {statistics.median(shares):.2f} [{min(shares):.2f}-{max(shares):.2f}]; "
+      f"cost beside the other: {statistics.median(costs):.2f}x [{min(costs):.2f}-{max(costs):.2f}]")
+print(f"threads=2 / threads=1, a core per worker (estimate): median {statistics.median(est):.2f}x "
+      f"[{min(est):.2f}-{max(est):.2f}]")
 PY
   exit 0
 fi
