@@ -1,9 +1,10 @@
-// hush-loadgen. --echo-in-kernel, the echo peers that `loadtest/bench.sh --kernel` measures
-// with: over a real veth pair between two network namespaces, the relay (user space only, so
+// hush-loadgen over real sockets, in two respects the benchmark relies on.
+// Its echo peers in the kernel (--echo-in-kernel, what `loadtest/bench.sh --kernel` measures
+// with): over a real veth pair between two network namespaces, the relay (user space only, so
 // that nothing but the echo program is in the kernel) gets every datagram answered from the
 // peer's address and port, for IPv4 and IPv6 peers, and the program is gone when the generator
-// exits. Needs root, BTF and tcx, as the fast path does; elsewhere reported as skipped. And
-// the drops it reports: at the server's sockets, apart from its own.
+// exits. Needs root, BTF and tcx, as the fast path does; elsewhere reported as skipped.
+// Its drop counts: datagrams dropped at the server's sockets are told apart from its own.
 #include <gtest/gtest.h>
 
 #include <signal.h>
