@@ -161,12 +161,12 @@ loss_free_rate() {
     # Loss-free means the rate was offered (the generator sent 98% of it or more) and came
     # back. A generator that could not send it, or whose own sockets dropped more than 0.1% of
     # what it sent (it fell behind reading), ends the search at its own limit, not the server's.
-    read -r loss offered gen gdrop sdrop < <(echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin)
+    read -r loss offered gen gdrop sdrop lag < <(echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin)
 sent = max(r["sent"], 1)
 print(r["loss_pct"], round(100 * r["sent"] / (r["offered_pps"] * 4), 1), r["generator_cpu_pct"],
-      round(100 * r["generator_drops"] / sent, 3), round(100 * r["server_drops"] / sent, 3))')
+      round(100 * r["generator_drops"] / sent, 3), round(100 * r["server_drops"] / sent, 3), r["generator_lag_max_ms"])')
     echo "  $server threads=$t $((rate * 100))/s offered: loss $loss% (dropped at the server's sockets $sdrop%," \
-      "at the generator's $gdrop%), sent $offered% of it, generator $gen% busy" >&2
+      "at the generator's $gdrop%), sent $offered% of it, generator $gen% busy and at most $lag ms behind" >&2
     if python3 -c "import sys; sys.exit(0 if $loss <= 0.1 and $offered >= 98 else 1)"; then
       best=$rate
     else

@@ -281,6 +281,10 @@ class Worker {
       if (t >= end_ns + 1'000'000'000) break;  // one second to drain after the last send
       if (t < end_ns && !allocs_.empty()) {
         const auto want = static_cast<std::uint64_t>(static_cast<double>(t - start_ns) / interval_ns);
+        // How late the oldest probe not yet sent is: a sender that was descheduled or stalled
+        // catches up in one burst, which a server may drop for reasons of the generator's own.
+        if (due_total < want)
+          max_lag_ns = std::max(max_lag_ns, t - start_ns - static_cast<std::int64_t>(static_cast<double>(due_total) * interval_ns));
         // Flooding one allocation: batch the backlog with sendmmsg.
         while (due_total < want) {
           Allocation& a = allocs_[next];
@@ -314,6 +318,7 @@ class Worker {
   std::uint64_t sent = 0;
   std::uint64_t received = 0;
   std::uint64_t churned = 0;
+  std::int64_t max_lag_ns = 0;  // the furthest this sender fell behind its schedule
   double setup_seconds = 0;
 
  private:
@@ -850,12 +855,15 @@ int main(int argc, char** argv) {
 
   Histogram rtt;
   std::uint64_t sent = 0, received = 0, churned = 0;
+  std::int64_t max_lag_ns = 0;
   for (auto& w : workers) {
     rtt.merge(w->rtt);
     sent += w->sent;
     received += w->received;
     churned += w->churned;
+    max_lag_ns = std::max(max_lag_ns, w->max_lag_ns);
   }
+  const double max_lag_ms = static_cast<double>(max_lag_ns) / 1e6;
   const std::uint64_t at_peers = peers.received() - peer0;
   const double loss = sent ? 100.0 * static_cast<double>(sent - std::min(sent, received)) / static_cast<double>(sent) : 0;
   auto us = [&](double q) { return static_cast<double>(rtt.quantile(q)) / 1000.0; };
@@ -876,14 +884,14 @@ int main(int argc, char** argv) {
                 "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"core_us_per_pkt\":%.3f,"
                 "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,"
                 "\"generator_core_busy_pct\":%.1f,\"generator_drops\":%" PRIu64 ",\"server_drops\":%" PRIu64
-                ",\"errors\":{",
+                ",\"generator_lag_max_ms\":%.3f,\"errors\":{",
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
                 o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
                 us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
                 server_cpu, server_us, server_rss, machine_us, net_us, core_us,
                 100.0 * core / wall, core_idle_pct, core_net_us, 100.0 * generator_core / wall, generator_drops,
-                server_drops);
+                server_drops, max_lag_ms);
     bool first = true;
     for (const auto& [k, v] : errors.by_kind) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
@@ -905,7 +913,8 @@ int main(int argc, char** argv) {
     std::printf("round trip (us)  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", us(0.5), us(0.9), us(0.99),
                 us(0.999), static_cast<double>(rtt.max()) / 1000.0);
     if (churned) std::printf("churn            %" PRIu64 " allocations replaced\n", churned);
-    std::printf("generator CPU    %.1f%% of one core\n", 100.0 * cpu / wall);
+    std::printf("generator CPU    %.1f%% of one core; at most %.1f ms behind its schedule (then caught up in a burst)\n",
+                100.0 * cpu / wall, max_lag_ms);
     if (o.generator_cpu >= 0)
       std::printf("generator core   %.1f%% busy on CPU %d, kernel work included\n", 100.0 * generator_core / wall,
                   o.generator_cpu);

@@ -25,6 +25,17 @@ long json_number(const std::string& json, const std::string& key) {
   const auto at = json.find("\"" + key + "\":");
   return at == std::string::npos ? -1 : std::atol(json.c_str() + at + key.size() + 3);
 }
+
+// hush-loadgen against `relay` with one echo peer of its own: 10 allocations at `rate`
+// datagrams/s each for `seconds`, its report as JSON.
+Process generator(const Relay& relay, int rate, int seconds, const std::vector<std::string>& more = {}) {
+  std::vector<std::string> args = {"--server", relay.endpoint().to_string(), "--secret", relay.secret,
+                                   "--allocations", "10", "--rate", std::to_string(rate), "--size", "100",
+                                   "--duration", std::to_string(seconds), "--peers", "1", "--peer-port",
+                                   std::to_string(free_udp_port()), "--json"};
+  args.insert(args.end(), more.begin(), more.end());
+  return Process(HUSH_LOADGEN_BINARY, args);
+}
 #endif
 
 TEST(LoadGenerator, EchoPeersInTheKernelAnswerEveryDatagramFromThePeersAddress) {
@@ -82,11 +93,7 @@ TEST(LoadGenerator, CountsDropsAtTheServersSocketsApartFromItsOwn) {
   GTEST_SKIP() << "built without the load generator (HUSH_LOADTEST=OFF)";
 #else
   Relay relay({"--threads", "1", "--kernel-fastpath", "off"});
-  const std::uint16_t peer_port = free_udp_port();
-  Process gen(HUSH_LOADGEN_BINARY,
-              {"--server", relay.endpoint().to_string(), "--secret", relay.secret, "--allocations", "10", "--rate",
-               "2000", "--size", "100", "--duration", "4", "--peers", "1", "--peer-port", std::to_string(peer_port),
-               "--server-pid", std::to_string(relay.process().pid()), "--json"});
+  Process gen = generator(relay, 2000, 4, {"--server-pid", std::to_string(relay.process().pid())});
   // Set-up done and traffic flowing, then the relay stops reading for two seconds: 40,000
   // datagrams for a listener whose 4 MiB buffer holds a few thousand.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -104,6 +111,29 @@ TEST(LoadGenerator, CountsDropsAtTheServersSocketsApartFromItsOwn) {
   ASSERT_GE(at_generator, 0) << out;
   // Each lost probe was dropped in one place at most.
   EXPECT_LE(at_server + at_generator, sent - back) << out;
+#endif
+}
+
+TEST(LoadGenerator, ReportsHowFarItFellBehindItsSchedule) {
+#ifndef HUSH_LOADGEN_BINARY
+  GTEST_SKIP() << "built without the load generator (HUSH_LOADTEST=OFF)";
+#else
+  Relay relay({"--threads", "1", "--kernel-fastpath", "off"});
+  Process gen = generator(relay, 200, 3);
+  // Traffic flowing, then the generator itself is stopped for 400 ms: its senders come back
+  // 400 ms behind and send what was due in one burst, which it must report.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  gen.signal(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  gen.signal(SIGCONT);
+  const auto status = gen.wait_exit(std::chrono::seconds(30));
+  ASSERT_TRUE(status) << gen.output();
+  EXPECT_EQ(*status, 0) << gen.output();
+  const std::string out = gen.output();
+  EXPECT_GE(json_number(out, "generator_lag_max_ms"), 350) << out;
+  // The schedule was kept up with overall: what was due was sent (the last one may fall on
+  // the end).
+  EXPECT_GE(json_number(out, "sent"), 10 * 200 * 3 - 2) << out;
 #endif
 }
 
