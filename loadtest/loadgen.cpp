@@ -283,8 +283,10 @@ class Worker {
         const auto want = static_cast<std::uint64_t>(static_cast<double>(t - start_ns) / interval_ns);
         // How late the oldest probe not yet sent is: a sender that was descheduled or stalled
         // catches up in one burst, which a server may drop for reasons of the generator's own.
-        if (due_total < want)
-          max_lag_ns = std::max(max_lag_ns, t - start_ns - static_cast<std::int64_t>(static_cast<double>(due_total) * interval_ns));
+        if (due_total < want) {
+          const auto due_at = start_ns + static_cast<std::int64_t>(static_cast<double>(due_total) * interval_ns);
+          max_lag_ns = std::max(max_lag_ns, t - due_at);
+        }
         // Flooding one allocation: batch the backlog with sendmmsg.
         while (due_total < want) {
           Allocation& a = allocs_[next];
