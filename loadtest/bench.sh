@@ -45,6 +45,10 @@
 #                                   NAPI thread on its core with interrupt coalescing (a
 #                                   NIC's, emulated) instead of steered per packet (RPS)
 #
+# Round-trip percentiles leave out the probes of each run's first second (WARMUP=seconds to
+# change it, 0 to keep them): on this VM the first tens of milliseconds of traffic stall every
+# server alike (docs/performance.md, "Latency"); loss, rates and CPU cover the whole run.
+#
 # Each server is pinned to core 0 and the generator to core 1 when THREADS=1 and the machine
 # has two cores or more. Per-packet CPU is the server's utime+stime (/proc/PID/stat) over the
 # traffic phase divided by packets relayed (each direction counts once); machine-wide CPU
@@ -62,6 +66,7 @@ latency=0
 scaling=0
 [ "${1:-}" = "--scaling" ] && scaling=1
 threads=${THREADS:-1}
+warmup=${WARMUP:-1}
 runs=${RUNS:-3}
 secret=bench-secret-$$
 port=3478
@@ -544,7 +549,7 @@ for load in "${loads[@]}"; do
       [ "$server" = ceiling ] && extra="--ceiling"
       # shellcheck disable=SC2086
       out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port $args $extra \
-              --peers 64 --peer-port 20100 --server-pid "$pid" --json)
+              --peers 64 --peer-port 20100 --server-pid "$pid" --warmup "$warmup" --json)
       stop_server
       echo "{\"load\":\"$name\",\"server\":\"$server\",\"run\":$run,\"result\":$out}" >>"$results"
       echo "  $name $server run $run: $(echo "$out" | cut -c1-160)..." >&2
@@ -555,11 +560,13 @@ done
 mode=full
 [ $quick = 1 ] && mode=quick
 [ $latency = 1 ] && mode="latency (half of coturn's loss-free rate of $((sat * 100)) packets/s each way)"
+mode="$mode run"
+[ "$warmup" != 0 ] && mode="$mode, round trips after each run's first $warmup s"
 python3 - "$results" "$threads" "$mode" <<'PY'
 import json, sys, statistics, datetime, platform, os
 rows = [json.loads(l) for l in open(sys.argv[1])]
 threads, mode = sys.argv[2], sys.argv[3]
-quick = mode == "quick"
+quick = mode.startswith("quick")
 def med(vals):
     return statistics.median(vals), min(vals), max(vals)
 def fmt(v):
@@ -567,7 +574,7 @@ def fmt(v):
 loads = list(dict.fromkeys(r["load"] for r in rows))
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
 print(f"hush benchmark {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {cpu}), "
-      f"threads={threads}, {mode} run; medians of {max(r['run'] for r in rows)} runs [min-max]")
+      f"threads={threads}, {mode}; medians of {max(r['run'] for r in rows)} runs [min-max]")
 metrics = [("server_us_per_pkt", "server us/pkt"), ("machine_us_per_pkt", "machine us/pkt"),
            ("loss_pct", "loss %"), ("to_client_pps", "delivered/s"), ("p99", "p99 RTT us"),
            ("server_rss_kib", "RSS KiB"), ("setup_per_s", "set-up/s")]

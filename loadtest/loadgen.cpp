@@ -68,6 +68,7 @@ struct Options {
   double rate = 50;
   std::size_t size = 100;
   double duration = 5;
+  double warmup = 0;  // seconds at the start whose round trips stay out of the percentiles
   bool indications = false;
   unsigned threads = 1;
   std::size_t peers = 16;
@@ -261,7 +262,10 @@ class Worker {
     return ok;
   }
 
-  void run(std::int64_t start_ns, std::int64_t end_ns) {
+  // Probes sent before `measured_ns` count as sent and received, but their round trips stay
+  // out of the histogram (--warmup).
+  void run(std::int64_t start_ns, std::int64_t measured_ns, std::int64_t end_ns) {
+    measured_ns_ = measured_ns;
     int ep = ::epoll_create1(0);
     for (std::size_t i = 0; i < allocs_.size(); ++i) {
       epoll_event ev{EPOLLIN, {.u64 = i}};
@@ -621,7 +625,7 @@ class Worker {
         if (probe.size() < kProbeHeader || load_u32(probe.data()) != kMagic) continue;
         std::int64_t sent_at;
         std::memcpy(&sent_at, probe.data() + 12, 8);
-        rtt.record(static_cast<std::uint64_t>(std::max<std::int64_t>(t - sent_at, 0)));
+        if (sent_at >= measured_ns_) rtt.record(static_cast<std::uint64_t>(std::max<std::int64_t>(t - sent_at, 0)));
         ++received;
       }
       if (got < kBatch) return;
@@ -635,6 +639,7 @@ class Worker {
   Errors& errors_;
   std::vector<Allocation> allocs_;
   std::size_t churn_next_ = 0;
+  std::int64_t measured_ns_ = 0;
   std::vector<std::byte> copies_;
 };
 
@@ -760,6 +765,10 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "Packets per second per allocation, each way")->capture_default_str();
   app.add_option("--size", o.size, "Payload bytes")->capture_default_str();
   app.add_option("--duration", o.duration, "Seconds of traffic")->capture_default_str();
+  app.add_option("--warmup", o.warmup,
+                 "Seconds at the start of the traffic whose round trips are left out of the latency percentiles "
+                 "(loss, rates and CPU still cover the whole run)")
+      ->capture_default_str();
   app.add_flag("--indications", o.indications, "Send/Data indications instead of channels");
   app.add_option("--threads", o.threads, "Sender threads")->capture_default_str();
   app.add_option("--peers", o.peers, "Echo peer sockets")->capture_default_str();
@@ -782,8 +791,11 @@ int main(int argc, char** argv) {
   auto server = Endpoint::parse(o.server);
   auto bind = IpAddress::parse(o.bind);
   auto peer_bind = IpAddress::parse(o.peer_bind.empty() ? o.bind : o.peer_bind);
-  if (!server || !bind || !peer_bind || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty())) {
-    std::fprintf(stderr, "hush-loadgen: need --server IP:PORT, --bind IP, --secret (unless --ceiling), --size <= 1400\n");
+  if (!server || !bind || !peer_bind || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty()) ||
+      o.warmup < 0 || o.warmup >= o.duration) {
+    std::fprintf(stderr,
+                 "hush-loadgen: need --server IP:PORT, --bind IP, --secret (unless --ceiling), --size <= 1400, "
+                 "0 <= --warmup < --duration\n");
     return 2;
   }
   o.peers = std::max<std::size_t>(1, std::min(o.peers, o.allocations));
@@ -832,12 +844,13 @@ int main(int argc, char** argv) {
   const BusyClock generator_clock(std::max(o.generator_cpu, 0));
   const std::int64_t start = now_ns() + 50'000'000;
   const std::int64_t end = start + static_cast<std::int64_t>(o.duration * 1e9);
+  const std::int64_t measured = start + static_cast<std::int64_t>(o.warmup * 1e9);
   const std::uint64_t peer0 = peers.received();
   {
     std::vector<std::thread> ts;
     for (auto& w : workers) ts.emplace_back([&] {
       while (now_ns() < start) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      w->run(start, end);
+      w->run(start, measured, end);
     });
     for (auto& t : ts) t.join();
   }
@@ -886,14 +899,14 @@ int main(int argc, char** argv) {
                 "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"core_us_per_pkt\":%.3f,"
                 "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,"
                 "\"generator_core_busy_pct\":%.1f,\"generator_drops\":%" PRIu64 ",\"server_drops\":%" PRIu64
-                ",\"generator_lag_max_ms\":%.3f,\"errors\":{",
+                ",\"generator_lag_max_ms\":%.3f,\"warmup_s\":%.3f,\"errors\":{",
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
                 o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
                 us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
                 server_cpu, server_us, server_rss, machine_us, net_us, core_us,
                 100.0 * core / wall, core_idle_pct, core_net_us, 100.0 * generator_core / wall, generator_drops,
-                server_drops, max_lag_ms);
+                server_drops, max_lag_ms, o.warmup);
     bool first = true;
     for (const auto& [k, v] : errors.by_kind) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
@@ -912,8 +925,10 @@ int main(int argc, char** argv) {
     std::printf("socket drops     %" PRIu64 " at the generator's sockets (it fell behind)", generator_drops);
     if (o.server_pid > 0) std::printf(", %" PRIu64 " at the server's", server_drops);
     std::printf("\n");
-    std::printf("round trip (us)  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", us(0.5), us(0.9), us(0.99),
+    std::printf("round trip (us)  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f", us(0.5), us(0.9), us(0.99),
                 us(0.999), static_cast<double>(rtt.max()) / 1000.0);
+    if (o.warmup > 0) std::printf(" (after the first %.1f s)", o.warmup);
+    std::printf("\n");
     if (churned) std::printf("churn            %" PRIu64 " allocations replaced\n", churned);
     std::printf("generator CPU    %.1f%% of one core; at most %.1f ms behind its schedule (then caught up in a burst)\n",
                 100.0 * cpu / wall, max_lag_ms);
