@@ -12,8 +12,8 @@
 #                                from another run's result)
 #   loadtest/bench.sh --latency     round-trip latency at half of coturn's saturation rate:
 #                                   coturn's loss-free rate first (100 allocations, loss <=
-#                                   0.1%), then hush, coturn and the ceiling at half of it
-#                                   (about 4 minutes)
+#                                   0.1%), then hush, coturn and the ceiling at half of it,
+#                                   5 runs each (about 5 minutes)
 #   loadtest/bench.sh --throughput  the highest loss-free rate (100 allocations, loss <= 0.1% with at
 #                                   least 98% of the rate sent: else the generator, not the server,
 #                                   was the limit; steps of 5,000/s)
@@ -509,6 +509,9 @@ if [ $latency = 1 ]; then
   echo "coturn's loss-free rate: $((sat * 100)) packets/s each way; the load: half of it" >&2
   # Two generator threads, as in the search above.
   loads=("half-coturn|--allocations 100 --rate $((sat / 2)) --size 100 --duration 6 --threads 2")
+  # Five runs per server: p99 still moves with the VM's stalls from run to run (the median of
+  # five is what docs/performance.md reports).
+  runs=${RUNS:-5}
   ONLY=""
 elif [ $quick = 1 ]; then
   runs=${RUNS:-1}
