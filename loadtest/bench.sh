@@ -569,7 +569,6 @@ python3 - "$results" "$threads" "$mode" <<'PY'
 import json, sys, statistics, datetime, platform, os
 rows = [json.loads(l) for l in open(sys.argv[1])]
 threads, mode = sys.argv[2], sys.argv[3]
-quick = mode.startswith("quick")
 def med(vals):
     return statistics.median(vals), min(vals), max(vals)
 def fmt(v):
