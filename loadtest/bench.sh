@@ -41,6 +41,16 @@
 #                                   --echo-in-kernel), which leaves the generator's core
 #                                   headroom for the fast path's rates; KERNEL_ECHO=sockets
 #                                   puts them back in user space.
+#   loadtest/bench.sh --capacity    (root) each server's rate in a closed loop with 1 and 2
+#                                   threads: 100 allocations, 1 and then 8 packets each
+#                                   (CIRCULATE="1 8") put in once, then sent back by an eBPF
+#                                   program on loopback at the clients' ports as at the peers'
+#                                   (hush-loadgen --circulate), so they go round through the
+#                                   server and nothing else runs in user space: the server's
+#                                   own limit, with both cores for --threads 2 (what a
+#                                   loss-free search cannot give it here); loopback cuts UDP
+#                                   GSO packets at the device for the run, as a NIC's driver
+#                                   would; RUNS rounds (3: about 4 minutes)
 #   KERNEL_RX=napi loadtest/bench.sh --kernel   the same, with each side's receive work in a
 #                                   NAPI thread on its core with interrupt coalescing (a
 #                                   NIC's, emulated) instead of steered per packet (RPS)
@@ -65,6 +75,8 @@ latency=0
 [ "${1:-}" = "--latency" ] && latency=1
 scaling=0
 [ "${1:-}" = "--scaling" ] && scaling=1
+capacity=0
+[ "${1:-}" = "--capacity" ] && capacity=1
 threads=${THREADS:-1}
 warmup=${WARMUP:-1}
 runs=${RUNS:-3}
@@ -298,6 +310,92 @@ print(f"busiest worker's share: median {statistics.median(shares):.2f} [{min(sha
       f"cost beside the other: {statistics.median(costs):.2f}x [{min(costs):.2f}-{max(costs):.2f}]")
 print(f"threads=2 / threads=1, a core per worker (estimate): median {statistics.median(est):.2f}x "
       f"[{min(est):.2f}-{max(est):.2f}]")
+PY
+  exit 0
+fi
+
+if [ $capacity = 1 ]; then
+  # A loss-free search needs the generator's core, so two workers never get a core each, and
+  # the generator's sending decides where a search ends as often as the server does. Here the
+  # generator only puts CIRCULATE packets per allocation in and then sleeps: the kernel sends
+  # back what reaches the clients' ports as well as the peers' (an eBPF program at loopback's
+  # ingress, in the sending server's context), so every packet goes round client -> server ->
+  # peer -> server -> client for as long as it is not lost. The rate is the server's own, with
+  # the cost of the bounces (the same for every server) included: per core, like the
+  # ceiling, and with --threads 2 on both cores. Loss shows as packets missing at the end.
+  # One packet per allocation goes round alone, like voice; eight bunch into trains that
+  # leave a relay together, like a flood, where UDP GSO joins them.
+  # On loopback a UDP GSO packet travels whole up to the receiving socket, which cuts it up;
+  # a NIC (or the kernel's software GSO in front of a driver without UDP segmentation
+  # offload) cuts it before the wire. The bounce would send it back whole, as no real
+  # client's replies come, and the relay's own socket would cut it on the way in; with
+  # loopback's tx-udp-segmentation off the kernel cuts it at the device, as for a NIC. Only
+  # hush sends GSO packets; the setting is put back at the end.
+  [ "$(id -u)" = 0 ] || { echo "bench: --capacity needs root (the echo program)"; exit 1; }
+  circulates=${CIRCULATE:-1 8}
+  lo_uso=$(ethtool -k lo | awk '/^tx-udp-segmentation:/ {print $2}')
+  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"; ethtool -K lo tx-udp-segmentation "$lo_uso" 2>/dev/null || true' EXIT
+  ethtool -K lo tx-udp-segmentation off
+  out_file=build/bench-capacity.txt
+  mkdir -p build
+  : >"$work/capacity.jsonl"
+  for run in $(seq 1 "$runs"); do
+    for circulate in $circulates; do
+      for t in 1 2; do
+        order=(hush coturn ceiling)
+        [ $((run % 3)) = 2 ] && order=(coturn ceiling hush)
+        [ $((run % 3)) = 0 ] && order=(ceiling hush coturn)
+        for server in "${order[@]}"; do
+          [ "$server" = ceiling ] && [ "$t" = 2 ] && continue  # the ceiling has one thread
+          if [ "$t" = 1 ]; then server_cpus=0; else server_cpus=0-1; fi
+          gen_cpus=1
+          start_server "$server" "$t"
+          extra="--secret $secret"
+          [ "$server" = ceiling ] && extra="--ceiling"
+          # shellcheck disable=SC2086
+          out=$(taskset -c "$gen_cpus" build/loadtest/hush-loadgen --server 127.0.0.1:$port --allocations 100 \
+                  --circulate "$circulate" --size 100 --duration 4 --warmup 1 --peers 64 --peer-port 20100 \
+                  --echo-in-kernel lo $extra --server-pid "$pid" --json)
+          stop_server
+          echo "{\"run\":$run,\"circulate\":$circulate,\"server\":\"$server\",\"threads\":$t,\"r\":$out}" \
+            >>"$work/capacity.jsonl"
+          python3 - "$run" "$circulate" "$server" "$t" "$out" <<'PY' >&2
+import json, sys
+run, circulate, server, t, out = sys.argv[1:]
+r = json.loads(out)
+print(f"  run {run}, {circulate} each: {server} threads={t}: {r['to_peer_pps']:,.0f}/s to peers, "
+      f"{r['to_client_pps']:,.0f}/s to clients, {r['left']} of {r['sent']} packets left at the end, "
+      f"server {r['server_us_per_pkt']:.2f} us/pkt")
+PY
+        done
+      done
+    done
+  done
+  python3 - "$work/capacity.jsonl" <<'PY' | tee "$out_file"
+import json, statistics, sys, datetime, platform, os
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(f"hush closed-loop capacity {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores): 100 allocations, "
+      "100-byte payloads; packets/s relayed each way (the mean of both directions) over 4 s after 1 s, medians of "
+      f"{len({r['run'] for r in rows})} runs [min-max]; loss: packets missing at the end")
+for c in sorted({r["circulate"] for r in rows}):
+    print(f"{c} packet{'s' if c > 1 else ''} per allocation going round ({100 * c} in all):")
+    med = {}
+    for server, t in [("hush", 1), ("coturn", 1), ("ceiling", 1), ("hush", 2), ("coturn", 2)]:
+        rs = [r["r"] for r in rows if r["circulate"] == c and r["server"] == server and r["threads"] == t]
+        if not rs:
+            continue
+        rate = [(r["to_peer_pps"] + r["to_client_pps"]) / 2 for r in rs]
+        loss = [r["loss_pct"] for r in rs]
+        us = [r["server_us_per_pkt"] for r in rs]
+        med[(server, t)] = statistics.median(rate)
+        print(f"  {server + ' threads=' + str(t):<18} {med[(server, t)]:>9,.0f} packets/s each way "
+              f"[{min(rate):,.0f}-{max(rate):,.0f}]  loss {statistics.median(loss):.3f}% [{min(loss):.3f}-{max(loss):.3f}]"
+              f"  server {statistics.median(us):.2f} us/pkt")
+    def ratio(a, b):
+        return f"{med[a] / med[b]:.2f}" if a in med and b in med and med[b] else "-"
+    print(f"  hush/coturn threads=1: {ratio(('hush', 1), ('coturn', 1))}   hush/ceiling threads=1: "
+          f"{ratio(('hush', 1), ('ceiling', 1))}   hush threads=2 / threads=1: {ratio(('hush', 2), ('hush', 1))}   "
+          f"coturn threads=2 / threads=1: {ratio(('coturn', 2), ('coturn', 1))}")
 PY
   exit 0
 fi

@@ -8,7 +8,12 @@
  * to the device (CHECKSUM_PARTIAL) stays the device's to finish on the way out.
  * This only makes the generator cheaper per packet: no socket receive, wake-up or send for
  * the peers' half of a round trip, which on loopback-class paths is most of a generator's
- * cost. Everything else passes on unchanged. */
+ * cost. Everything else passes on unchanged.
+ *
+ * --circulate: datagrams for the clients' ports in hush_echo_clients (at the same address)
+ * go back the same way, so a ChannelData message the relay sends a client returns to the
+ * relay as that client's next one: packets put in once circulate client -> relay -> peer ->
+ * relay -> client ... with no generator in the loop, and the relay's rate is its own limit. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_endian.h>
@@ -28,11 +33,28 @@ const volatile __u8 peer_family = 4;
 const volatile __u16 port_base = 0;
 const volatile __u16 port_count = 0;
 
-/* Datagrams sent back; read by the generator through the skeleton. */
-__u64 echoed = 0;
+/* --circulate: the clients' ports (host order) whose datagrams are sent back too. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u16);
+  __type(value, __u8);
+} hush_echo_clients SEC(".maps");
 
-static __always_inline int is_peer_port(const struct udphdr *udp) {
-  return (__u16)(bpf_ntohs(udp->dest) - port_base) < port_count;
+/* Datagrams sent back, per CPU (two cores bouncing packets must not share a counter's cache
+ * line): [0] from the peers, [1] from the clients. Read by the generator. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u64);
+} hush_echo_counts SEC(".maps");
+
+/* 0: not ours; 1: a peer port; 2: a client port. */
+static __always_inline int echo_kind(const struct udphdr *udp) {
+  const __u16 port = bpf_ntohs(udp->dest);
+  if ((__u16)(port - port_base) < port_count) return 1;
+  return bpf_map_lookup_elem(&hush_echo_clients, &port) ? 2 : 0;
 }
 
 static __always_inline int is_peer_ip(const __u8 *a, int n) {
@@ -61,13 +83,14 @@ int hush_echo(struct __sk_buff *skb) {
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > end) return TCX_PASS;
   struct udphdr *udp;
+  int kind;
   if (eth->h_proto == bpf_htons(ETH_P_IP_) && peer_family == 4) {
     struct iphdr *ip = (void *)(eth + 1);
     if ((void *)(ip + 1) > end) return TCX_PASS;
     if (ip->ihl != 5 || ip->protocol != IPPROTO_UDP_ || (ip->frag_off & bpf_htons(0x3FFF))) return TCX_PASS;
     if (!is_peer_ip((const __u8 *)&ip->daddr, 4)) return TCX_PASS;
     udp = (void *)(ip + 1);
-    if ((void *)(udp + 1) > end || !is_peer_port(udp)) return TCX_PASS;
+    if ((void *)(udp + 1) > end || !(kind = echo_kind(udp))) return TCX_PASS;
     __u32 t = ip->saddr;
     ip->saddr = ip->daddr;
     ip->daddr = t;
@@ -77,7 +100,7 @@ int hush_echo(struct __sk_buff *skb) {
     if (ip6->nexthdr != IPPROTO_UDP_) return TCX_PASS;
     if (!is_peer_ip((const __u8 *)&ip6->daddr, 16)) return TCX_PASS;
     udp = (void *)(ip6 + 1);
-    if ((void *)(udp + 1) > end || !is_peer_port(udp)) return TCX_PASS;
+    if ((void *)(udp + 1) > end || !(kind = echo_kind(udp))) return TCX_PASS;
     swap_bytes((__u8 *)&ip6->saddr, (__u8 *)&ip6->daddr, 16);
   } else {
     return TCX_PASS;
@@ -86,6 +109,8 @@ int hush_echo(struct __sk_buff *skb) {
   udp->source = udp->dest;
   udp->dest = p;
   swap_bytes(eth->h_source, eth->h_dest, 6);
-  __sync_fetch_and_add(&echoed, 1);
+  __u32 slot = kind - 1;
+  __u64 *count = bpf_map_lookup_elem(&hush_echo_counts, &slot);
+  if (count) *count += 1;
   return bpf_redirect(skb->ifindex, 0);
 }

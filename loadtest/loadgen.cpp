@@ -82,6 +82,7 @@ struct Options {
   bool ceiling = false;
   double churn = 0;  // allocations deleted and re-created per second during the run
   int server_pid = 0;  // to report the server's CPU and memory
+  std::size_t circulate = 0;  // packets per allocation sent once and bounced by the kernel echo
 };
 
 struct Errors {
@@ -146,10 +147,30 @@ class Peers {
   }
   const Endpoint& endpoint(std::size_t i) const { return endpoints_[i % endpoints_.size()]; }
   std::uint64_t received() const {
-#ifdef HUSH_HAVE_BPF
-    if (echo_ != nullptr) return __atomic_load_n(&echo_->bss->echoed, __ATOMIC_RELAXED);
-#endif
+    if (in_kernel()) return echo_count(0);
     return received_.load();
+  }
+  // --circulate: datagrams the kernel sent back from the clients' ports.
+  std::uint64_t reflected() const { return in_kernel() ? echo_count(1) : 0; }
+  // --circulate: send back (or stop sending back) what arrives for these client ports too.
+  void reflect_clients(const std::vector<std::uint16_t>& ports, bool on) const {
+#ifdef HUSH_HAVE_BPF
+    const int map = bpf_map__fd(echo_->maps.hush_echo_clients);
+    const std::uint8_t yes = 1;
+    for (std::uint16_t p : ports) {
+      if (on) bpf_map_update_elem(map, &p, &yes, BPF_ANY);
+      else bpf_map_delete_elem(map, &p);
+    }
+#else
+    (void)ports, (void)on;
+#endif
+  }
+  bool in_kernel() const {
+#ifdef HUSH_HAVE_BPF
+    return echo_ != nullptr;
+#else
+    return false;
+#endif
   }
 
  private:
@@ -199,8 +220,18 @@ class Peers {
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> received_{0};
 #ifdef HUSH_HAVE_BPF
+  // The program's count in `slot`, summed over the CPUs.
+  std::uint64_t echo_count(std::uint32_t slot) const {
+    std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(std::max(libbpf_num_possible_cpus(), 1)));
+    if (bpf_map_lookup_elem(bpf_map__fd(echo_->maps.hush_echo_counts), &slot, per_cpu.data()) != 0) return 0;
+    std::uint64_t sum = 0;
+    for (auto v : per_cpu) sum += v;
+    return sum;
+  }
   hush_echo* echo_ = nullptr;
   int link_ = -1;
+#else
+  std::uint64_t echo_count(std::uint32_t) const { return 0; }
 #endif
 };
 
@@ -310,6 +341,32 @@ class Worker {
       if (n == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
     ::close(ep);
+  }
+
+  // --circulate: the ready allocations' client ports, their packets sent once (`count` each),
+  // and at the end what came back to them.
+  std::vector<std::uint16_t> client_ports() const {
+    std::vector<std::uint16_t> ports;
+    for (const auto& a : allocs_)
+      if (a.ready) ports.push_back(net::local_endpoint(a.fd).port);
+    return ports;
+  }
+  std::uint64_t seed(int count) {
+    std::vector<std::byte> packet(std::max<std::size_t>(o_.size, kProbeHeader) + 128);
+    const std::uint64_t before = sent;
+    for (auto& a : allocs_) send_probes(a, count, packet);
+    return sent - before;
+  }
+  std::uint64_t count_arrived() {
+    std::vector<std::byte> rx(2048);
+    std::uint64_t n = 0;
+    for (auto& a : allocs_) {
+      if (!a.ready) continue;
+      ssize_t got;
+      while ((got = ::recv(a.fd, rx.data(), rx.size(), MSG_DONTWAIT)) > 0)
+        n += stun::parse_channel_data(Bytes(rx.data(), static_cast<std::size_t>(got))).has_value();
+    }
+    return n;
   }
 
   void close_all() {
@@ -787,15 +844,23 @@ int main(int argc, char** argv) {
   app.add_flag("--ceiling", o.ceiling, "Talk to hush-ceiling: no TURN set-up, channel = 0x4000 + peer index");
   app.add_flag("--json", o.json, "Print JSON instead of a table");
   app.add_option("--server-pid", o.server_pid, "PID of the server, to report its CPU per packet and RSS");
+  app.add_option("--circulate", o.circulate,
+                 "Closed loop (with --echo-in-kernel, channels, the peers at --bind): send N packets per allocation "
+                 "once and let the kernel send back what reaches the clients as well as the peers, so they go round "
+                 "through the relay with no generator in the loop; reports the rate the relay reached over "
+                 "--duration (after --warmup) and how many of the packets were left at the end (--rate is unused)");
   CLI11_PARSE(app, argc, argv);
   auto server = Endpoint::parse(o.server);
   auto bind = IpAddress::parse(o.bind);
   auto peer_bind = IpAddress::parse(o.peer_bind.empty() ? o.bind : o.peer_bind);
   if (!server || !bind || !peer_bind || o.threads == 0 || o.rate <= 0 || o.size > 1400 || (!o.ceiling && o.secret.empty()) ||
-      o.warmup < 0 || o.warmup >= o.duration) {
+      o.warmup < 0 || o.warmup >= o.duration ||
+      (o.circulate > 0 && (o.echo_in_kernel.empty() || o.indications || o.churn > 0 || *peer_bind != *bind ||
+                           o.circulate > static_cast<std::size_t>(kBatch)))) {
     std::fprintf(stderr,
                  "hush-loadgen: need --server IP:PORT, --bind IP, --secret (unless --ceiling), --size <= 1400, "
-                 "0 <= --warmup < --duration\n");
+                 "0 <= --warmup < --duration; --circulate (at most 32) needs --echo-in-kernel, channels, no churn and "
+                 "the peers at --bind\n");
     return 2;
   }
   o.peers = std::max<std::size_t>(1, std::min(o.peers, o.allocations));
@@ -835,6 +900,19 @@ int main(int argc, char** argv) {
   // The drop counters first: with 10,000 allocations each read walks 20,000 descriptors and
   // table lines, a few hundred milliseconds that must pass before the start is set (the
   // senders would catch up on them in one burst) and before the CPU clocks start.
+  // --circulate: the packets go in now and go round from here on; the measurement starts
+  // after the warm-up.
+  std::vector<std::uint16_t> client_ports;
+  std::uint64_t seeded = 0;
+  if (o.circulate > 0) {
+    for (auto& w : workers) {
+      const auto p = w->client_ports();
+      client_ports.insert(client_ports.end(), p.begin(), p.end());
+    }
+    peers.reflect_clients(client_ports, true);
+    for (auto& w : workers) seeded += w->seed(static_cast<int>(o.circulate));
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup));
+  }
   const std::uint64_t generator_drops0 = socket_drops(0);
   const std::uint64_t server_drops0 = o.server_pid > 0 ? socket_drops(o.server_pid) : 0;
   const double cpu0 = cpu_seconds();
@@ -842,11 +920,14 @@ int main(int argc, char** argv) {
   const BusyClock machine_clock(-1);
   const BusyClock core_clock(std::max(o.server_cpu, 0));
   const BusyClock generator_clock(std::max(o.generator_cpu, 0));
-  const std::int64_t start = now_ns() + 50'000'000;
+  const std::int64_t start = now_ns() + (o.circulate > 0 ? 0 : 50'000'000);
   const std::int64_t end = start + static_cast<std::int64_t>(o.duration * 1e9);
   const std::int64_t measured = start + static_cast<std::int64_t>(o.warmup * 1e9);
   const std::uint64_t peer0 = peers.received();
-  {
+  const std::uint64_t client0 = peers.reflected();
+  if (o.circulate > 0) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(end - now_ns()));
+  } else {
     std::vector<std::thread> ts;
     for (auto& w : workers) ts.emplace_back([&] {
       while (now_ns() < start) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -854,6 +935,7 @@ int main(int argc, char** argv) {
     });
     for (auto& t : ts) t.join();
   }
+  const std::uint64_t to_peer_window = peers.received() - peer0, to_client_window = peers.reflected() - client0;
   const double cpu = cpu_seconds() - cpu0;
   const double server_cpu = process_cpu_seconds(o.server_pid) - server_cpu0;
   const double machine = machine_clock.seconds();
@@ -866,6 +948,12 @@ int main(int argc, char** argv) {
   const std::uint64_t generator_drops = generator_drops1 - std::min(generator_drops1, generator_drops0);
   const std::uint64_t server_drops = server_drops1 - std::min(server_drops1, server_drops0);
   const double wall = static_cast<double>(now_ns() - start) / 1e9;
+  std::uint64_t left = 0;  // --circulate: packets still going round at the end
+  if (o.circulate > 0) {
+    peers.reflect_clients(client_ports, false);  // what reaches a client now stays there
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (auto& w : workers) left += w->count_arrived();
+  }
   for (auto& w : workers) w->close_all();
 
   Histogram rtt;
@@ -879,8 +967,13 @@ int main(int argc, char** argv) {
     max_lag_ns = std::max(max_lag_ns, w->max_lag_ns);
   }
   const double max_lag_ms = static_cast<double>(max_lag_ns) / 1e6;
-  const std::uint64_t at_peers = peers.received() - peer0;
-  const double loss = sent ? 100.0 * static_cast<double>(sent - std::min(sent, received)) / static_cast<double>(sent) : 0;
+  std::uint64_t at_peers = to_peer_window;
+  if (o.circulate > 0) {  // sent: the packets put in; received: the client side's bounces in the window
+    sent = seeded;
+    received = to_client_window;
+  }
+  const std::uint64_t back = o.circulate > 0 ? left : received;
+  const double loss = sent ? 100.0 * static_cast<double>(sent - std::min(sent, back)) / static_cast<double>(sent) : 0;
   auto us = [&](double q) { return static_cast<double>(rtt.quantile(q)) / 1000.0; };
   // Each packet crosses the relay twice (to the peer, and back); both count as relayed.
   const double relayed = static_cast<double>(at_peers + received);
@@ -899,14 +992,15 @@ int main(int argc, char** argv) {
                 "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"core_us_per_pkt\":%.3f,"
                 "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,"
                 "\"generator_core_busy_pct\":%.1f,\"generator_drops\":%" PRIu64 ",\"server_drops\":%" PRIu64
-                ",\"generator_lag_max_ms\":%.3f,\"warmup_s\":%.3f,\"errors\":{",
+                ",\"generator_lag_max_ms\":%.3f,\"warmup_s\":%.3f,\"circulate\":%zu,\"left\":%" PRIu64
+                ",\"errors\":{",
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
-                o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
+                o.circulate > 0 ? 0.0 : o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
                 us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
                 server_cpu, server_us, server_rss, machine_us, net_us, core_us,
                 100.0 * core / wall, core_idle_pct, core_net_us, 100.0 * generator_core / wall, generator_drops,
-                server_drops, max_lag_ms, o.warmup);
+                server_drops, max_lag_ms, o.warmup, o.circulate, left);
     bool first = true;
     for (const auto& [k, v] : errors.by_kind) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", k.c_str(), v);
@@ -916,12 +1010,21 @@ int main(int argc, char** argv) {
   } else {
     std::printf("allocations      %zu ready of %zu, set-up %.0f/s\n", ready.load(), o.allocations,
                 setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0);
-    std::printf("offered          %.0f packets/s each way, %zu-byte payloads, %s\n", o.rate * static_cast<double>(o.allocations),
-                o.size, o.indications ? "Send/Data indications" : "ChannelData");
+    if (o.circulate > 0)
+      std::printf("circulating      %zu packets per allocation (%" PRIu64 " in all), %zu-byte payloads, ChannelData\n",
+                  o.circulate, seeded, o.size);
+    else
+      std::printf("offered          %.0f packets/s each way, %zu-byte payloads, %s\n",
+                  o.rate * static_cast<double>(o.allocations), o.size,
+                  o.indications ? "Send/Data indications" : "ChannelData");
     std::printf("delivered        %.0f/s to peers, %.0f/s back to clients\n", static_cast<double>(at_peers) / o.duration,
                 static_cast<double>(received) / o.duration);
-    std::printf("loss             %.3f%% (%" PRIu64 " sent, %" PRIu64 " at peers, %" PRIu64 " back)\n", loss, sent,
-                at_peers, received);
+    if (o.circulate > 0)
+      std::printf("loss             %.3f%% (%" PRIu64 " put in, %" PRIu64 " still going round at the end)\n", loss, sent,
+                  left);
+    else
+      std::printf("loss             %.3f%% (%" PRIu64 " sent, %" PRIu64 " at peers, %" PRIu64 " back)\n", loss, sent,
+                  at_peers, received);
     std::printf("socket drops     %" PRIu64 " at the generator's sockets (it fell behind)", generator_drops);
     if (o.server_pid > 0) std::printf(", %" PRIu64 " at the server's", server_drops);
     std::printf("\n");

@@ -5,11 +5,14 @@
 // peer's address and port, for IPv4 and IPv6 peers, and the program is gone when the generator
 // exits. Needs root, BTF and tcx, as the fast path does; elsewhere reported as skipped.
 // Its drop counts: datagrams dropped at the server's sockets are told apart from its own.
+// Its closed loop (--circulate): packets go round through the relay with the kernel bouncing
+// them at both ends.
 #include <gtest/gtest.h>
 
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -164,6 +167,47 @@ TEST(LoadGenerator, LeavesTheWarmUpOutOfTheLatencyPercentiles) {
   const std::string cold = stalled_run({});
   ASSERT_EQ(json_number(cold, "ready"), 10) << cold;
   EXPECT_GE(json_number(cold, "max"), 250'000) << cold;
+#endif
+}
+
+// --circulate (what `loadtest/bench.sh --capacity` measures with): packets put in once go
+// round client -> relay -> peer -> relay -> client with the kernel sending them back at both
+// ends, so the relay relays far more than was sent; when the loop is opened at the end every
+// packet lands at its client, none lost; and the program is gone when the generator exits.
+// In a network namespace of its own, so its loopback echo touches no other test's traffic.
+TEST(LoadGenerator, CirculatesPacketsThroughTheRelayWithNoGeneratorInTheLoop) {
+#ifndef HUSH_LOADGEN_BINARY
+  GTEST_SKIP() << "built without the load generator (HUSH_LOADTEST=OFF)";
+#else
+  std::string why;
+  if (!kernel_fastpath_available(&why)) GTEST_SKIP() << why;
+  const std::string ns = "hushlc" + std::to_string(::getpid() % 100000);
+  struct Cleanup {
+    std::string ns;
+    ~Cleanup() { run_command("ip netns del " + ns); }
+  } cleanup{ns};
+  ASSERT_EQ(run_command("ip netns add " + ns + " && ip -n " + ns + " link set lo up").exit_code, 0);
+  const std::string secret_file = "/tmp/hush-loadgen-secret-c" + ns;
+  run_command("echo lgsecret > " + secret_file);
+  Process relay("ip", {"netns", "exec", ns, HUSH_RELAY_BINARY, "--listen", "127.0.0.1:3478", "--secret-file",
+                       secret_file, "--allow-peer", "127.0.0.0/8", "--kernel-fastpath", "off", "--threads", "1"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  ASSERT_TRUE(relay.running()) << relay.output();
+  const auto r = run_command("ip netns exec " + ns + " timeout 60 " + HUSH_LOADGEN_BINARY +
+                             " --server 127.0.0.1:3478 --secret lgsecret --allocations 10 --circulate 4 --size 100"
+                             " --duration 2 --warmup 0.5 --peers 4 --peer-port 20100 --echo-in-kernel lo --json 2>&1");
+  run_command("rm -f " + secret_file);
+  ASSERT_EQ(r.exit_code, 0) << r.output << relay.output();
+  ASSERT_EQ(json_number(r.output, "ready"), 10) << r.output;
+  EXPECT_EQ(json_number(r.output, "sent"), 40) << r.output;  // put in once
+  // Over 2 s each of the 40 went round hundreds of times at least (a round is tens of us).
+  const long to_peer = json_number(r.output, "to_peer"), to_client = json_number(r.output, "to_client");
+  EXPECT_GE(to_peer, 40 * 100) << r.output;
+  EXPECT_GE(to_client, 40 * 100) << r.output;
+  EXPECT_LE(std::labs(to_peer - to_client), 40 + to_peer / 100) << r.output;  // the same packets both ways
+  EXPECT_EQ(json_number(r.output, "left"), 40) << r.output;  // all still there, at their clients
+  EXPECT_EQ(json_number(r.output, "loss_pct"), 0) << r.output;
+  EXPECT_EQ(run_command("bpftool prog show name hush_echo 2>/dev/null").output, "");
 #endif
 }
 
