@@ -32,6 +32,9 @@ const volatile __u8 peer_ip[16] = {};
 const volatile __u8 peer_family = 4;
 const volatile __u16 port_base = 0;
 const volatile __u16 port_count = 0;
+/* --circulate: look the clients' ports up too (otherwise datagrams that are not for a peer
+ * pass without a map lookup). */
+const volatile __u8 echo_clients = 0;
 
 /* --circulate: the clients' ports (host order) whose datagrams are sent back too. */
 struct {
@@ -54,7 +57,7 @@ struct {
 static __always_inline int echo_kind(const struct udphdr *udp) {
   const __u16 port = bpf_ntohs(udp->dest);
   if ((__u16)(port - port_base) < port_count) return 1;
-  return bpf_map_lookup_elem(&hush_echo_clients, &port) ? 2 : 0;
+  return echo_clients && bpf_map_lookup_elem(&hush_echo_clients, &port) ? 2 : 0;
 }
 
 static __always_inline int is_peer_ip(const __u8 *a, int n) {

@@ -110,7 +110,8 @@ class Peers {
     }
     thread_ = std::thread([this] { run(); });
   }
-  Peers(const IpAddress& ip, std::size_t count, std::uint16_t base, const std::string& ifname) {
+  // `clients`: --circulate, the clients' ports are echoed too (reflect_clients).
+  Peers(const IpAddress& ip, std::size_t count, std::uint16_t base, const std::string& ifname, bool clients) {
 #ifdef HUSH_HAVE_BPF
     const unsigned ifindex = ::if_nametoindex(ifname.c_str());
     if (ifindex == 0) throw std::runtime_error("--echo-in-kernel: no interface " + ifname);
@@ -121,6 +122,7 @@ class Peers {
     echo_->rodata->peer_family = ip.is_v4() ? 4 : 6;
     echo_->rodata->port_base = base;
     echo_->rodata->port_count = static_cast<__u16>(count);
+    echo_->rodata->echo_clients = clients ? 1 : 0;
     auto fail = [this](const std::string& why) {
       hush_echo__destroy(echo_);
       return std::runtime_error("--echo-in-kernel: " + why);
@@ -131,7 +133,7 @@ class Peers {
     if (link_ < 0) throw fail("cannot attach to " + ifname + ": " + std::strerror(errno));
     for (std::size_t i = 0; i < count; ++i) endpoints_.push_back(Endpoint{ip, static_cast<std::uint16_t>(base + i)});
 #else
-    (void)ip, (void)count, (void)base;
+    (void)ip, (void)count, (void)base, (void)clients;
     throw std::runtime_error("--echo-in-kernel " + ifname + ": built without libbpf");
 #endif
   }
@@ -869,7 +871,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<Peers> echo;
   try {
     echo = o.echo_in_kernel.empty() ? std::make_unique<Peers>(*peer_bind, o.peers, o.peer_port)
-                                    : std::make_unique<Peers>(*peer_bind, o.peers, o.peer_port, o.echo_in_kernel);
+                                    : std::make_unique<Peers>(*peer_bind, o.peers, o.peer_port, o.echo_in_kernel,
+                                                              o.circulate > 0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hush-loadgen: %s\n", e.what());
     return 1;
