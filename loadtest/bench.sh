@@ -109,8 +109,10 @@ if [ "$(nproc)" -lt 2 ] || [ "$threads" -gt 1 ]; then server_cpus="0-$(($(nproc)
 work=$(mktemp -d)
 netns=""
 backlog=""  # --kernel: net.core.netdev_max_backlog to put back
+lo_uso=""   # --capacity: loopback's tx-udp-segmentation to put back
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"; [ -z "$netns" ] || ip netns del "$netns" 2>/dev/null || true
-      [ -z "$backlog" ] || sysctl -qw net.core.netdev_max_backlog="$backlog"' EXIT
+      [ -z "$backlog" ] || sysctl -qw net.core.netdev_max_backlog="$backlog"
+      [ -z "$lo_uso" ] || ethtool -K lo tx-udp-segmentation "$lo_uso" 2>/dev/null || true' EXIT
 echo "$secret" >"$work/secret"
 
 start_server() {  # name [threads] -> sets $pid
@@ -150,6 +152,15 @@ gen_address() {
   else
     echo "--server $server_ip:$port --bind $gen_ip"
   fi
+}
+
+# The servers' order in round $1 of a repeated measurement: each goes first in turn, so a
+# change in the VM's background load falls on all of them alike. Sets $order.
+servers_in_turn() {
+  order=(hush coturn ceiling)
+  [ $(($1 % 3)) = 2 ] && order=(coturn ceiling hush)
+  [ $(($1 % 3)) = 0 ] && order=(ceiling hush coturn)
+  return 0
 }
 
 stop_server() {
@@ -213,9 +224,7 @@ if [ $throughput = 1 ]; then
   declare -A found=()
   for run in $(seq 1 "$runs"); do
     for t in 1 2; do
-      order=(hush coturn ceiling)
-      [ $((run % 3)) = 2 ] && order=(coturn ceiling hush)
-      [ $((run % 3)) = 0 ] && order=(ceiling hush coturn)
+      servers_in_turn "$run"
       for server in "${order[@]}"; do
         [ "$server" = ceiling ] && [ "$t" = 2 ] && continue  # the ceiling has one thread
         if [ "$t" = 1 ]; then server_cpus=0; gen_cpus=1; else server_cpus=0-1; gen_cpus=0-1; fi
@@ -334,7 +343,6 @@ if [ $capacity = 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "bench: --capacity needs root (the echo program)"; exit 1; }
   circulates=${CIRCULATE:-1 8}
   lo_uso=$(ethtool -k lo | awk '/^tx-udp-segmentation:/ {print $2}')
-  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"; ethtool -K lo tx-udp-segmentation "$lo_uso" 2>/dev/null || true' EXIT
   ethtool -K lo tx-udp-segmentation off
   out_file=build/bench-capacity.txt
   mkdir -p build
@@ -342,9 +350,7 @@ if [ $capacity = 1 ]; then
   for run in $(seq 1 "$runs"); do
     for circulate in $circulates; do
       for t in 1 2; do
-        order=(hush coturn ceiling)
-        [ $((run % 3)) = 2 ] && order=(coturn ceiling hush)
-        [ $((run % 3)) = 0 ] && order=(ceiling hush coturn)
+        servers_in_turn "$run"
         for server in "${order[@]}"; do
           [ "$server" = ceiling ] && [ "$t" = 2 ] && continue  # the ceiling has one thread
           if [ "$t" = 1 ]; then server_cpus=0; else server_cpus=0-1; fi
