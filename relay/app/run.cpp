@@ -36,17 +36,17 @@ policy::PeerPolicyConfig peer_policy_config(const config::Config& c) {
   policy::PeerPolicyConfig p;
   p.allow = c.allow_peer;
   p.deny = c.deny_peer;
-  p.host_addresses = net::host_addresses();
   for (const auto& a : {c.relay_v4, c.relay_v6, c.external_v4, c.external_v6})
-    if (a) p.host_addresses.push_back(*a);
-  for (const auto& ep : c.listen) {
+    if (a) p.relayed_addresses.push_back(*a);
+  p.host_addresses = net::host_addresses();
+  auto service = [&](const Endpoint& ep) {
     p.host_addresses.push_back(ep.ip);
     p.service_ports.push_back(ep.port);
-  }
-  if (c.metrics) {
-    p.host_addresses.push_back(c.metrics->ip);
-    p.service_ports.push_back(c.metrics->port);
-  }
+  };
+  for (const auto& ep : c.listen) service(ep);
+  for (const auto& ep : c.tls_listen) service(ep);  // DTLS shares TLS's port over UDP
+  if (c.metrics) service(*c.metrics);
+  if (c.api) service(*c.api);
   p.relay_port_min = c.relay_port_min;
   p.relay_port_max = c.relay_port_max;
   return p;

@@ -1,72 +1,65 @@
-// Peer address rules. Order: explicit deny, the host itself, explicit allow, default deny.
+// Peer address rules. Order: forms that are never peers, explicit deny, the IPv4 address an
+// IPv6 one carries, the relay's own relayed addresses, the rest of this host, explicit allow,
+// the default table (special_purpose.cpp).
 #include "hush/policy/peer_policy.hpp"
 
 #include <algorithm>
 
+#include "hush/policy/special_purpose.hpp"
+
 namespace hush::policy {
 namespace {
-
-std::vector<Cidr> parse_all(std::initializer_list<const char*> list) {
-  std::vector<Cidr> out;
-  for (const char* s : list) out.push_back(*Cidr::parse(s));
-  return out;
-}
 
 bool in(const std::vector<Cidr>& list, const IpAddress& a) {
   return std::any_of(list.begin(), list.end(), [&](const Cidr& c) { return c.contains(a); });
 }
 
-struct Special {
+struct Forms {
   Cidr mapped = *Cidr::parse("::ffff:0:0/96");
+  Cidr siit = *Cidr::parse("::ffff:0:0:0/96");
   Cidr compatible = *Cidr::parse("::/96");
   Cidr loopback6 = *Cidr::parse("::1/128");
   Cidr nat64 = *Cidr::parse("64:ff9b::/96");
   Cidr six_to_four = *Cidr::parse("2002::/16");
   Cidr teredo = *Cidr::parse("2001::/32");
 };
-const Special& special() {
-  static const Special s;
-  return s;
+const Forms& forms() {
+  static const Forms f;
+  return f;
 }
 
-bool loopback_or_unspecified(const IpAddress& a) {
-  if (a.is_v4()) return a.data()[0] == 127 || a.data()[0] == 0;
-  return a.is_unspecified() || special().loopback6.contains(a);
+bool loopback(const IpAddress& a) {
+  return a.is_v4() ? a.data()[0] == 127 : forms().loopback6.contains(a);
+}
+
+bool contains(const std::vector<IpAddress>& list, const IpAddress& a) {
+  return std::find(list.begin(), list.end(), a) != list.end();
 }
 
 }  // namespace
 
-const std::vector<Cidr>& PeerPolicy::default_denied() {
-  static const std::vector<Cidr> list = parse_all({
-      // IPv4: this network, RFC 1918, CGNAT, loopback, link-local (cloud metadata), IETF
-      // protocol assignments, documentation, 6to4 relay anycast, benchmarking, multicast,
-      // reserved and broadcast.
-      "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-      "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-      "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-      // IPv6: unspecified, loopback, IPv4-mapped and -compatible, local-use NAT64, discard,
-      // documentation, ULA, link-local, site-local, multicast.
-      "::/128", "::1/128", "::ffff:0:0/96", "::/96", "64:ff9b:1::/48", "100::/64",
-      "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
-  });
-  return list;
+bool never_a_peer(const IpAddress& a) {
+  if (a.is_v4()) return a.data()[0] == 0;
+  const Forms& f = forms();
+  if (a.is_unspecified() || f.mapped.contains(a) || f.siit.contains(a)) return true;
+  return f.compatible.contains(a) && !f.loopback6.contains(a);
 }
 
 int embedded_ipv4(const IpAddress& a, IpAddress out[2]) {
   if (!a.is_v6()) return 0;
   const std::uint8_t* b = a.data();
-  const Special& s = special();
+  const Forms& f = forms();
   // ::/96 is the deprecated IPv4-compatible form, except :: and ::1 themselves.
-  const bool compatible = s.compatible.contains(a) && !a.is_unspecified() && !s.loopback6.contains(a);
-  if (s.mapped.contains(a) || compatible || s.nat64.contains(a)) {
+  const bool compatible = f.compatible.contains(a) && !a.is_unspecified() && !f.loopback6.contains(a);
+  if (f.mapped.contains(a) || f.siit.contains(a) || compatible || f.nat64.contains(a)) {
     out[0] = IpAddress::v4_bytes(b + 12);
     return 1;
   }
-  if (s.six_to_four.contains(a)) {
+  if (f.six_to_four.contains(a)) {
     out[0] = IpAddress::v4_bytes(b + 2);
     return 1;
   }
-  if (s.teredo.contains(a)) {  // Teredo: server, then client XOR 0xFFFFFFFF
+  if (f.teredo.contains(a)) {  // Teredo: server, then client XOR 0xFFFFFFFF
     out[0] = IpAddress::v4_bytes(b + 4);
     std::uint8_t client[4] = {static_cast<std::uint8_t>(~b[12]), static_cast<std::uint8_t>(~b[13]),
                               static_cast<std::uint8_t>(~b[14]), static_cast<std::uint8_t>(~b[15])};
@@ -81,46 +74,50 @@ PeerPolicy::PeerPolicy(PeerPolicyConfig config, const RelayPortRegistry* live_po
 
 bool PeerPolicy::listed(const std::vector<Cidr>& list, const IpAddress& a) const { return in(list, a); }
 
-bool PeerPolicy::is_host_address(const IpAddress& a) const {
-  if (loopback_or_unspecified(a)) return true;
-  return std::find(config_.host_addresses.begin(), config_.host_addresses.end(), a) !=
-         config_.host_addresses.end();
+bool PeerPolicy::relayed_address(const IpAddress& a) const { return contains(config_.relayed_addresses, a); }
+
+bool PeerPolicy::host_address(const IpAddress& a) const {
+  return loopback(a) || relayed_address(a) || contains(config_.host_addresses, a);
 }
 
-bool PeerPolicy::ip_denied_by_default(const IpAddress& a) const {
-  return in(default_denied(), a) && !listed(config_.allow, a);
+bool PeerPolicy::denied_by_default(const IpAddress& a) const {
+  const SpecialBlock* b = most_specific_block(a);
+  return b != nullptr && b->verdict == Verdict::deny && !listed(config_.allow, a);
+}
+
+AddressClass PeerPolicy::classify(const IpAddress& ip) const {
+  if (never_a_peer(ip) || listed(config_.deny, ip)) return AddressClass::denied;
+  IpAddress inner[2];
+  const int n_inner = embedded_ipv4(ip, inner);
+  for (int i = 0; i < n_inner; ++i)
+    if (never_a_peer(inner[i]) || listed(config_.deny, inner[i]) || host_address(inner[i]) ||
+        denied_by_default(inner[i]))
+      return AddressClass::denied;
+  // Exactly the relayed addresses, whatever range they are in (a relay on 10.0.0.5 still
+  // carries calls between its users); their ports are decided per datagram.
+  if (relayed_address(ip)) return AddressClass::relayed;
+  if (host_address(ip)) return listed(config_.allow, ip) ? AddressClass::host : AddressClass::denied;
+  if (denied_by_default(ip)) return AddressClass::denied;
+  return AddressClass::peer;
 }
 
 PeerDecision PeerPolicy::decide(const Endpoint& peer) const {
-  const IpAddress& ip = peer.ip;
-  IpAddress inner[2];
-  const int n_inner = embedded_ipv4(ip, inner);
-
-  if (listed(config_.deny, ip)) return PeerDecision::denied;
-  for (int i = 0; i < n_inner; ++i)
-    if (listed(config_.deny, inner[i]) || is_host_address(inner[i]) || ip_denied_by_default(inner[i]))
-      return PeerDecision::denied;
-  // IPv4-mapped and -compatible forms are never peers: relayed IPv6 sockets are v6-only.
-  const Special& s = special();
-  if (s.mapped.contains(ip) ||
-      (s.compatible.contains(ip) && !ip.is_unspecified() && !s.loopback6.contains(ip)))
+  if (peer.port == 0) return PeerDecision::denied;
+  const AddressClass c = classify(peer.ip);
+  if (c == AddressClass::denied) return PeerDecision::denied;
+  if (c == AddressClass::peer) return PeerDecision::allowed;
+  // This host. In the relay range only another allocation's relayed socket is a peer, and
+  // only on the relayed addresses: on any other address of the host that port number is
+  // whatever else listens there.
+  if (peer.port >= config_.relay_port_min && peer.port <= config_.relay_port_max)
+    return c == AddressClass::relayed && live_ports_ && live_ports_->is_live(peer.ip.family(), peer.port)
+               ? PeerDecision::allowed
+               : PeerDecision::denied;
+  if (std::find(config_.service_ports.begin(), config_.service_ports.end(), peer.port) !=
+      config_.service_ports.end())
     return PeerDecision::denied;
-
-  if (is_host_address(ip)) {
-    const bool in_relay_range = peer.port >= config_.relay_port_min && peer.port <= config_.relay_port_max;
-    // Another allocation's relayed address on this relay: a relay-only call between two of
-    // its users. Nothing else in the relay range qualifies.
-    if (in_relay_range)
-      return live_ports_ && live_ports_->is_live(ip.family(), peer.port) ? PeerDecision::allowed
-                                                                         : PeerDecision::denied;
-    if (std::find(config_.service_ports.begin(), config_.service_ports.end(), peer.port) !=
-        config_.service_ports.end())
-      return PeerDecision::denied;
-    if (peer.port == 0) return PeerDecision::denied;
-    return listed(config_.allow, ip) ? PeerDecision::allowed : PeerDecision::denied;
-  }
-  if (ip_denied_by_default(ip)) return PeerDecision::denied;
-  return PeerDecision::allowed;
+  // Outside the relay range a host address is a peer only where --allow-peer names it.
+  return listed(config_.allow, peer.ip) ? PeerDecision::allowed : PeerDecision::denied;
 }
 
 }  // namespace hush::policy

@@ -7,17 +7,24 @@ namespace hush::turn {
 namespace attr = stun::attr;
 namespace error = stun::error;
 
+// §9: a permission is for an IP address, whatever port XOR-PEER-ADDRESS carries (0 too). An
+// address on this host (another user's relayed address) is permitted as an address; each
+// datagram's port is decided on the data path (a live relayed port, nothing else).
 void Server::handle_create_permission(const Request& r, Allocation& a, Outbox& out) {
   IpAddress peers[16];
+  bool host_peer[16];
   std::size_t count = 0;
   for (const auto& at : r.msg.attributes()) {
     if (at.type != attr::xor_peer_address) continue;
     auto peer = stun::decode_xor_address(r.msg.value(at), r.msg.transaction_id_ptr());
     if (!peer) return reply_error(r, error::bad_request, &a, out);
     if (!a.has_family(peer->ip.family())) return reply_error(r, error::peer_address_family_mismatch, &a, out);
-    if (!peer_allowed(*peer)) return reply_error(r, error::forbidden, &a, out);
+    const IpAddress ip = internal_peer(a, *peer).ip;
+    const policy::AddressClass c = snapshot_->peers.classify(ip);
+    if (c == policy::AddressClass::denied) return reply_error(r, error::forbidden, &a, out);
     if (count == std::size(peers)) return reply_error(r, error::insufficient_capacity, &a, out);
-    peers[count++] = peer->ip;
+    host_peer[count] = c != policy::AddressClass::peer;
+    peers[count++] = ip;
   }
   if (count == 0) return reply_error(r, error::bad_request, &a, out);
 
@@ -30,7 +37,7 @@ void Server::handle_create_permission(const Request& r, Allocation& a, Outbox& o
 
   const TimePoint expires = r.now.mono + options_.permission_lifetime;
   for (std::size_t i = 0; i < count; ++i)
-    a.permissions.install(peers[i], expires, snapshot_->peers.is_host_address(peers[i]), options_.max_permissions);
+    a.permissions.install(peers[i], expires, host_peer[i], options_.max_permissions);
   schedule(a);
   sync_kernel(a, r.now.mono);
   reply_authenticated(r, &a, out, [](stun::MessageBuilder&) {});
@@ -43,13 +50,14 @@ void Server::handle_channel_bind(const Request& r, Allocation& a, Outbox& out) {
   if (!number_attr || number_attr->size() != 4 || !peer_attr) return reply_error(r, error::bad_request, &a, out);
   const std::uint16_t number = load_u16(number_attr->data());
   if (!stun::valid_channel(number)) return reply_error(r, error::bad_request, &a, out);
-  auto peer = stun::decode_xor_address(*peer_attr, r.msg.transaction_id_ptr());
-  if (!peer) return reply_error(r, error::bad_request, &a, out);
-  if (!a.has_family(peer->ip.family())) return reply_error(r, error::peer_address_family_mismatch, &a, out);
-  if (!peer_allowed(*peer)) return reply_error(r, error::forbidden, &a, out);
+  auto decoded = stun::decode_xor_address(*peer_attr, r.msg.transaction_id_ptr());
+  if (!decoded) return reply_error(r, error::bad_request, &a, out);
+  if (!a.has_family(decoded->ip.family())) return reply_error(r, error::peer_address_family_mismatch, &a, out);
+  const Endpoint peer = internal_peer(a, *decoded);
+  if (!peer_allowed(peer)) return reply_error(r, error::forbidden, &a, out);
 
   const TimePoint now = r.now.mono;
-  switch (a.channels.check(number, *peer, now, options_.max_channels)) {
+  switch (a.channels.check(number, peer, now, options_.max_channels)) {
     case BindResult::channel_in_use:
     case BindResult::peer_in_use:
       return reply_error(r, error::bad_request, &a, out);
@@ -59,13 +67,13 @@ void Server::handle_channel_bind(const Request& r, Allocation& a, Outbox& out) {
       break;
   }
   a.permissions.purge(now);
-  if (!a.permissions.would_fit(peer->ip, 1, options_.max_permissions))
+  if (!a.permissions.would_fit(peer.ip, 1, options_.max_permissions))
     return reply_error(r, error::insufficient_capacity, &a, out);
 
-  const bool host_peer = snapshot_->peers.is_host_address(peer->ip);
-  a.channels.bind(number, *peer, now + options_.channel_lifetime, host_peer, now, options_.max_channels);
+  const bool host_peer = snapshot_->peers.needs_port_check(peer.ip);
+  a.channels.bind(number, peer, now + options_.channel_lifetime, host_peer, now, options_.max_channels);
   // §11.2: a ChannelBind also installs or refreshes the permission for the peer's address.
-  a.permissions.install(peer->ip, now + options_.permission_lifetime, host_peer, options_.max_permissions);
+  a.permissions.install(peer.ip, now + options_.permission_lifetime, host_peer, options_.max_permissions);
   schedule(a);
   sync_kernel(a, now);
   reply_authenticated(r, &a, out, [](stun::MessageBuilder&) {});

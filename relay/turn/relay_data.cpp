@@ -48,15 +48,16 @@ void Server::handle_send(const Now& now, const FiveTuple& t, const stun::Message
   auto peer_attr = m.find(attr::xor_peer_address);
   auto data = m.find(attr::data);
   if (!peer_attr || !data) return counters_.drop(Drop::malformed);
-  auto peer = stun::decode_xor_address(*peer_attr, m.transaction_id_ptr());
-  if (!peer) return counters_.drop(Drop::malformed);
-  const Permission* p = a.permissions.find(peer->ip, now.mono);
+  auto decoded = stun::decode_xor_address(*peer_attr, m.transaction_id_ptr());
+  if (!decoded) return counters_.drop(Drop::malformed);
+  const Endpoint peer = internal_peer(a, *decoded);
+  const Permission* p = a.permissions.find(peer.ip, now.mono);
   if (p == nullptr) return counters_.drop(Drop::no_permission);
-  if (p->host_peer && !peer_allowed(*peer)) return counters_.drop(Drop::peer_denied);
-  const RelaySocket* relay = a.relay_for(peer->ip.family());
+  if (p->host_peer && !peer_allowed(peer)) return counters_.drop(Drop::peer_denied);
+  const RelaySocket* relay = a.relay_for(peer.ip.family());
   if (relay == nullptr) return counters_.drop(Drop::no_permission);
   if (!within_cap(a.to_peer_budget, data->size(), now)) return counters_.drop(Drop::bandwidth);
-  if (!out.send(Transmit{Transmit::Via::relay, relay->handle, *peer, data->data(),
+  if (!out.send(Transmit{Transmit::Via::relay, relay->handle, peer, data->data(),
                          static_cast<std::uint32_t>(data->size())}))
     return counters_.drop(Drop::outbox_full);
   ++counters_.to_peer_packets;
@@ -81,6 +82,7 @@ void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoi
     total = size + stun::kChannelHeaderSize;
   } else {
     // §10.3: a Data indication with XOR-PEER-ADDRESS and DATA, header written in front.
+    const Endpoint reported_from = reported_peer(a, from);
     const std::size_t addr_len = 4 + from.ip.size();
     const std::size_t header = stun::kHeaderSize + 4 + addr_len + 4;
     const std::size_t pad = (4 - size % 4) % 4;
@@ -94,7 +96,7 @@ void Server::on_peer_datagram(const Now& now, std::uint32_t handle, const Endpoi
     std::byte* p = start + stun::kHeaderSize;
     store_u16(p, attr::xor_peer_address);
     store_u16(p + 2, static_cast<std::uint16_t>(addr_len));
-    stun::encode_xor_address(from, tid, p + 4);
+    stun::encode_xor_address(reported_from, tid, p + 4);
     p += 4 + addr_len;
     store_u16(p, attr::data);
     store_u16(p + 2, static_cast<std::uint16_t>(size));
@@ -126,7 +128,7 @@ void Server::on_peer_icmp(const Now& now, std::uint32_t handle, const IcmpReport
   std::byte tid[stun::kTransactionIdSize];
   next_indication_id(tid);
   stun::MessageBuilder b(out.scratch(), stun::Method::data, stun::Class::indication, tid);
-  b.add_xor_address(attr::xor_peer_address, e.peer);
+  b.add_xor_address(attr::xor_peer_address, reported_peer(a, e.peer));
   b.add_icmp(e.type, e.code, too_big ? e.info : 0);
   auto msg = b.finish();
   if (!msg) return;

@@ -30,24 +30,25 @@ void Server::handle_connect(const Request& r, Allocation& a, Outbox& out) {
   if (!a.tcp) return reply_error(r, error::bad_request, &a, out);
   auto peer_attr = r.msg.find(attr::xor_peer_address);
   if (!peer_attr) return reply_error(r, error::bad_request, &a, out);
-  auto peer = stun::decode_xor_address(*peer_attr, r.msg.transaction_id_ptr());
-  if (!peer || peer->port == 0) return reply_error(r, error::bad_request, &a, out);
-  const RelaySocket* relay = a.relay_for(peer->ip.family());
+  auto decoded = stun::decode_xor_address(*peer_attr, r.msg.transaction_id_ptr());
+  if (!decoded || decoded->port == 0) return reply_error(r, error::bad_request, &a, out);
+  const Endpoint peer = internal_peer(a, *decoded);
+  const RelaySocket* relay = a.relay_for(peer.ip.family());
   if (relay == nullptr) return reply_error(r, error::peer_address_family_mismatch, &a, out);
   // The same rules as for UDP: the peer policy, then a permission installed by CreatePermission.
-  if (!peer_allowed(*peer) || !a.permissions.contains(peer->ip, r.now.mono))
+  if (!peer_allowed(peer) || !a.permissions.contains(peer.ip, r.now.mono))
     return reply_error(r, error::forbidden, &a, out);
   forget_closed(a, *tcp_);
   // §5.2: 446 for a second Connect to the same peer. A connection the peer opened does not
   // count: coturn and its uclient both treat a Connect back to such a peer as a new attempt
   // (which the kernel refuses when the two would share one TCP 4-tuple: then 447).
   for (const auto& c : a.tcp_connections)
-    if (c.outbound && c.peer == *peer) return reply_error(r, error::connection_already_exists, &a, out);
+    if (c.outbound && c.peer == peer) return reply_error(r, error::connection_already_exists, &a, out);
   if (a.tcp_connections.size() >= kMaxTcpConnections)
     return reply_error(r, error::insufficient_capacity, &a, out);
-  auto id = tcp_->connect(relay->handle, *peer, a.username);
+  auto id = tcp_->connect(relay->handle, peer, a.username);
   if (!id) return reply_error(r, error::connection_timeout_or_failure, &a, out);
-  a.tcp_connections.push_back(TcpConnection{*id, *peer, true});
+  a.tcp_connections.push_back(TcpConnection{*id, peer, true});
   // Answered by on_tcp_connected. Not cached: requests over TCP are not retransmitted.
   pending_connects_[*id] = PendingConnect{a.id, r.tuple, r.msg.transaction_id(), r.creds, r.msg.has_fingerprint()};
 }
@@ -97,7 +98,7 @@ bool Server::on_tcp_peer(const Now& now, std::uint32_t listener, const Endpoint&
   next_indication_id(tid);
   stun::MessageBuilder b(out.scratch(), Method::connection_attempt, Class::indication, tid);
   b.add_u32(attr::connection_id, id);
-  b.add_xor_address(attr::xor_peer_address, peer);
+  b.add_xor_address(attr::xor_peer_address, reported_peer(a, peer));
   auto msg = b.finish();
   if (!msg) return false;
   const Bytes sent = out.commit(msg->size());

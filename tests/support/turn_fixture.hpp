@@ -89,7 +89,7 @@ class TurnFixture : public ::testing::Test {
   void start(std::size_t user_quota = 0, std::vector<const char*> allow = {}) {
     policy::PeerPolicyConfig pc;
     for (auto* a : allow) pc.allow.push_back(*policy::Cidr::parse(a));
-    pc.host_addresses = {*IpAddress::parse("198.51.100.7")};
+    pc.relayed_addresses = {*IpAddress::parse("198.51.100.7"), *IpAddress::parse("2001:db8::7")};  // FakePorts's
     pc.service_ports = {3478};
     pc.relay_port_min = 49152;
     auto snap = std::make_shared<const turn::Snapshot>(turn::Snapshot{

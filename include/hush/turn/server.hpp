@@ -225,6 +225,19 @@ class Server {
   }
   bool peer_allowed(const Endpoint& peer) const { return snapshot_->peers.allows(peer); }
   Endpoint reported(const RelaySocket& s) const;
+  // --external-ip: another user's relayed address as clients know it (external) and as this
+  // host reaches it (the bound address). Peers are kept internal; clients are told external.
+  Endpoint internal_peer(const Allocation& a, const Endpoint& peer) const {
+    const auto& ext = peer.ip.is_v4() ? options_.external_ip_v4 : options_.external_ip_v6;
+    const RelaySocket* r = ext && peer.ip == *ext ? a.relay_for(peer.ip.family()) : nullptr;
+    return r != nullptr ? Endpoint{r->local.ip, peer.port} : peer;
+  }
+  Endpoint reported_peer(const Allocation& a, const Endpoint& peer) const {
+    const auto& ext = peer.ip.is_v4() ? options_.external_ip_v4 : options_.external_ip_v6;
+    if (!ext) return peer;
+    const RelaySocket* r = a.relay_for(peer.ip.family());
+    return r != nullptr && r->local.ip == peer.ip ? Endpoint{*ext, peer.port} : peer;
+  }
   void schedule(Allocation& a);
   void remove(Allocation& a);
   // --kernel-fastpath: makes the kernel's flows of `a` those of its live channels now.

@@ -2,11 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <map>
 #include <vector>
 
 #include "hush/policy/peer_policy.hpp"
 #include "hush/policy/rate_limiter.hpp"
+#include "hush/policy/special_purpose.hpp"
 
 using namespace hush;
 using policy::PeerDecision;
@@ -19,7 +23,8 @@ policy::PeerPolicy make(policy::RelayPortRegistry* live, std::vector<const char*
   policy::PeerPolicyConfig c;
   for (auto* a : allow) c.allow.push_back(*policy::Cidr::parse(a));
   for (auto* d : deny) c.deny.push_back(*policy::Cidr::parse(d));
-  c.host_addresses = {*IpAddress::parse("203.0.113.5"), *IpAddress::parse("198.18.0.1")};
+  c.relayed_addresses = {*IpAddress::parse("203.0.113.5"), *IpAddress::parse("2001:db8::5")};
+  c.host_addresses = {*IpAddress::parse("198.18.0.1"), *IpAddress::parse("2001:db8::9")};
   c.service_ports = {3478, 9100};
   c.relay_port_min = 49152;
   c.relay_port_max = 65535;
@@ -91,7 +96,133 @@ TEST(PeerPolicy, TheRelayHostIsNeverAPeerExceptLiveRelayedPorts) {
   EXPECT_TRUE(p.allows(ep("203.0.113.5:50000")));   // another user's relayed address
   live.set_live(Family::v4, 50000, false);
   EXPECT_FALSE(p.allows(ep("203.0.113.5:50000")));
-  EXPECT_TRUE(p.is_host_address(*IpAddress::parse("127.0.0.2")));
+  EXPECT_TRUE(p.needs_port_check(*IpAddress::parse("203.0.113.5")));
+}
+
+// Fault 1 of issue #26: the exception for another user's relayed address held for every
+// loopback and "this network" address with a live port number, so a datagram to
+// 127.0.0.1:PORT reached whatever listened on the loopback there.
+TEST(PeerPolicy, OnlyTheExactRelayedAddressesWithALivePortAreThisRelaysUsers) {
+  policy::RelayPortRegistry live;
+  live.set_live(Family::v4, 50000, true);
+  live.set_live(Family::v6, 50000, true);
+  for (const char* allow : {"", "0.0.0.0/0", "::/0"}) {
+    auto p = *allow ? make(&live, {allow}) : make(&live);
+    SCOPED_TRACE(allow);
+    EXPECT_TRUE(p.allows(ep("203.0.113.5:50000")));
+    EXPECT_TRUE(p.allows(ep("[2001:db8::5]:50000")));
+    for (const char* s : {"127.0.0.1:50000", "127.255.255.254:50000", "0.0.0.0:50000", "0.1.2.3:50000",
+                          "198.18.0.1:50000", "[::]:50000", "[::1]:50000", "[2001:db8::9]:50000",
+                          "[::ffff:203.0.113.5]:50000", "[::ffff:0:203.0.113.5]:50000", "[2002:cb00:7105::]:50000",
+                          "[64:ff9b::203.0.113.5]:50000"})
+      EXPECT_FALSE(p.allows(ep(s))) << s;
+  }
+  // 0.0.0.0/8 and :: are never peers, whatever the allow list says.
+  auto open = make(&live, {"0.0.0.0/0", "::/0"});
+  for (const char* s : {"0.0.0.0:5000", "0.1.2.3:5000", "[::]:5000", "[::ffff:8.8.8.8]:5000", "[::8.8.8.8]:5000",
+                        "[::ffff:0:8.8.8.8]:5000"})
+    EXPECT_FALSE(open.allows(ep(s))) << s;
+}
+
+TEST(PeerPolicy, ARelayedAddressInAPrivateRangeStillCarriesCallsBetweenUsers) {
+  policy::RelayPortRegistry live;
+  live.set_live(Family::v4, 50000, true);
+  policy::PeerPolicyConfig c;
+  c.relayed_addresses = {*IpAddress::parse("10.0.0.5")};
+  c.host_addresses = {*IpAddress::parse("10.0.0.6")};
+  policy::PeerPolicy p(c, &live);
+  EXPECT_EQ(p.classify(*IpAddress::parse("10.0.0.5")), policy::AddressClass::relayed);
+  EXPECT_TRUE(p.allows(ep("10.0.0.5:50000")));
+  EXPECT_FALSE(p.allows(ep("10.0.0.5:50001")));
+  EXPECT_FALSE(p.allows(ep("10.0.0.5:22")));
+  EXPECT_FALSE(p.allows(ep("10.0.0.6:50000")));
+  EXPECT_EQ(p.classify(*IpAddress::parse("10.0.0.6")), policy::AddressClass::denied);
+}
+
+// RFC 8656 §9: CreatePermission is by address; the address alone decides what it may permit.
+TEST(PeerPolicy, ClassifiesAddressesForPermissionsWithoutAPort) {
+  policy::RelayPortRegistry live;
+  auto p = make(&live);
+  EXPECT_EQ(p.classify(*IpAddress::parse("8.8.8.8")), policy::AddressClass::peer);
+  EXPECT_EQ(p.classify(*IpAddress::parse("203.0.113.5")), policy::AddressClass::relayed);
+  EXPECT_EQ(p.classify(*IpAddress::parse("2001:db8::5")), policy::AddressClass::relayed);
+  for (const char* s : {"127.0.0.1", "198.18.0.1", "0.0.0.0", "::", "::1", "10.0.0.1", "2001:db8::9"})
+    EXPECT_EQ(p.classify(*IpAddress::parse(s)), policy::AddressClass::denied) << s;
+  auto loopback_open = make(&live, {"127.0.0.0/8"});
+  EXPECT_EQ(loopback_open.classify(*IpAddress::parse("127.0.0.1")), policy::AddressClass::host);
+  EXPECT_FALSE(loopback_open.needs_port_check(*IpAddress::parse("8.8.8.8")));
+  EXPECT_TRUE(loopback_open.needs_port_check(*IpAddress::parse("127.0.0.1")));
+}
+
+// Fault 2: the SIIT form ::ffff:0:a.b.c.d carried 127.0.0.1 past the checks; all of ::/8 but
+// the NAT64 prefix (judged by its IPv4 address) is reserved and never a media peer.
+TEST(PeerPolicy, NothingInColonColonSlash8IsAPeerButNat64) {
+  auto p = make(nullptr);
+  for (const char* s : {"[::ffff:0:127.0.0.1]:1", "[::ffff:0:8.8.8.8]:1", "[::1:2:3:4:5]:1", "[ff::1]:1",
+                        "[0:0:0:1::]:1", "[::2]:1", "[::ffff:1:0:0]:1"})
+    EXPECT_FALSE(p.allows(ep(s))) << s;
+  EXPECT_TRUE(p.allows(ep("[64:ff9b::8.8.8.8]:1")));
+  EXPECT_FALSE(p.allows(ep("[64:ff9b::127.0.0.1]:1")));
+}
+
+// Fault 3: blocks of the registries that were missing from the default list.
+TEST(PeerPolicy, DeniesTheRegistriesBlocksThatAreNotGloballyReachableOrInfrastructure) {
+  auto p = make(nullptr);
+  for (const char* s : {"[2001:2::1]:1", "[3fff::1]:1", "[5f00::1]:1", "[100:0:0:1::1]:1", "192.31.196.1:53",
+                        "192.175.48.1:53", "192.52.193.1:1", "[2620:4f:8000::1]:53", "[2001:20::1]:1",
+                        "[2001:30::1]:1", "[2001:3::1]:1", "[2001:4:112::1]:53", "192.0.0.9:1", "192.0.0.10:3478",
+                        "[2001:1::2]:3478", "192.88.99.2:1", "[4000::1]:1", "[fec0::1]:1", "[2001:5::1]:1"})
+    EXPECT_FALSE(p.allows(ep(s))) << s;
+  // Neighbours that are ordinary global unicast stay peers.
+  for (const char* s : {"192.31.197.1:1", "192.175.49.1:1", "192.52.192.1:1", "[2620:4f:8001::1]:1",
+                        "[2001:200::1]:1", "[2a00:1450::1]:1", "[3ffe::1]:1", "[2001:0:808:808::f7f7:f7f7]:1"})
+    EXPECT_TRUE(p.allows(ep(s))) << s;
+}
+
+// Every entry of the table means what it says: a denied block is denied at its first address
+// (unless an allow-list entry names it), an embedded one by the IPv4 address inside.
+TEST(SpecialPurpose, EveryBlockParsesAndIsDecidedAsItsEntrySays) {
+  auto p = make(nullptr);
+  for (const auto& b : policy::special_purpose_blocks()) {
+    SCOPED_TRACE(std::string(b.block));
+    auto c = policy::Cidr::parse(b.block);
+    ASSERT_TRUE(c);
+    const auto* found = policy::most_specific_block(c->network);  // b, or a block inside it
+    ASSERT_NE(found, nullptr);
+    EXPECT_GE(policy::Cidr::parse(found->block)->prefix, c->prefix);
+    const IpAddress first = c->network;
+    switch (found->verdict) {
+      case policy::Verdict::deny: {
+        EXPECT_EQ(p.classify(first), policy::AddressClass::denied);
+        // --allow-peer reopens a block, except the forms that are never peers and this host.
+        const bool loopback = first.is_v4() ? first.data()[0] == 127 : first == *IpAddress::parse("::1");
+        const auto expected = policy::never_a_peer(first) ? policy::AddressClass::denied
+                              : loopback                   ? policy::AddressClass::host
+                                                           : policy::AddressClass::peer;
+        EXPECT_EQ(make(nullptr, {std::string(found->block).c_str()}).classify(first), expected);
+        break;
+      }
+      case policy::Verdict::embedded:  // the first address carries 0.0.0.0
+        EXPECT_EQ(p.classify(first), policy::AddressClass::denied);
+        break;
+      case policy::Verdict::allow:
+        EXPECT_EQ(p.classify(first), policy::AddressClass::peer);
+        break;
+    }
+  }
+}
+
+// docs/security.md shows the same table: every block, once.
+TEST(SpecialPurpose, TheDocsListEveryBlock) {
+  std::ifstream f(std::string(HUSH_SOURCE_DIR) + "/docs/security.md");
+  ASSERT_TRUE(f) << "docs/security.md";
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string doc = text.str();
+  for (const auto& b : policy::special_purpose_blocks()) {
+    const std::string cell = "| `" + std::string(b.block) + "` |";
+    EXPECT_NE(doc.find(cell), std::string::npos) << b.block << " is missing from docs/security.md";
+  }
 }
 
 TEST(PeerPolicy, AllowingLoopbackStillProtectsServicePortsAndIdleRelayPorts) {

@@ -21,7 +21,7 @@ TEST_F(TurnFixture, CreatePermissionToAForbiddenPeerGets403AndInstallsNothing) {
   });
   EXPECT_EQ(r.error_code(), 403);
   EXPECT_EQ(server->find(turn::FiveTuple{0, client})->permissions.size(), 0u);
-  EXPECT_EQ(request(stun::Method::create_permission, peer("198.51.100.7:3478")).error_code(), 403);  // the relay itself
+  EXPECT_EQ(request(stun::Method::create_permission, peer("127.0.0.1:3478")).error_code(), 403);  // the relay host
 }
 
 TEST_F(TurnFixture, CreatePermissionInstallsSeveralPeersAndTheyExpire) {
@@ -92,5 +92,6 @@ TEST_F(TurnFixture, RelayOnlyCallBetweenTwoUsersOfThisRelayIsAllowed) {
   const auto* b = server->find(turn::FiveTuple{0, bob});
   const std::string bob_relayed = b->relay_v4->local.to_string();
   EXPECT_EQ(request(stun::Method::create_permission, peer(bob_relayed.c_str())).error_code(), 0);
-  EXPECT_EQ(request(stun::Method::create_permission, peer("198.51.100.7:49999")).error_code(), 403);  // no allocation
+  EXPECT_EQ(request(stun::Method::channel_bind, channel(0x4001, bob_relayed.c_str())).error_code(), 0);
+  EXPECT_EQ(request(stun::Method::channel_bind, channel(0x4002, "198.51.100.7:49999")).error_code(), 403);  // no allocation
 }

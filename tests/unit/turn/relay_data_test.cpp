@@ -316,3 +316,44 @@ TEST_F(TurnFixture, CoverFillsTicksWithoutMediaOnTlsAllocationsOnly) {
   EXPECT_EQ(release().size(), 1u);
   EXPECT_EQ(server->next_release(), created + milliseconds(160));
 }
+
+// RFC 8656 §9: a permission is for an address, whatever its port. On the relay's own relayed
+// address the port is decided per datagram: a live relayed port, nothing else.
+TEST_F(TurnFixture, CreatePermissionIgnoresThePortAndTheDataPathDecidesIt) {
+  allocate();
+  auto bob = *Endpoint::parse("192.0.2.2:5000");
+  allocate(bob);
+  const Endpoint bob_relayed = server->find(turn::FiveTuple{0, bob})->relay_v4->local;
+  for (const char* p : {"198.51.100.7:0", "198.51.100.7:3478", "198.51.100.7:49999"})
+    EXPECT_EQ(request(stun::Method::create_permission, peer(p)).error_code(), 0) << p;
+  EXPECT_EQ(deliver(send_indication(bob_relayed.to_string().c_str(), "hello bob")).size(), 1u);
+  EXPECT_TRUE(deliver(send_indication("198.51.100.7:49999", "no one")).empty());
+  EXPECT_TRUE(deliver(send_indication("198.51.100.7:3478", "listener")).empty());
+  EXPECT_EQ(server->counters().dropped(turn::Drop::peer_denied), 2u);
+  // Nor does a permission for an address reopen what the address itself is refused for.
+  for (const char* p : {"127.0.0.1:0", "0.0.0.0:0", "10.0.0.1:0", "169.254.169.254:0"})
+    EXPECT_EQ(request(stun::Method::create_permission, peer(p)).error_code(), 403) << p;
+}
+
+// With --external-ip, a client knows another user's relayed address as the external one. The
+// relay sends to the bound address (no hairpin through the NAT) and reports the external one.
+TEST_F(TurnFixture, AnExternalRelayedAddressIsMappedBackToTheBoundOne) {
+  options.external_ip_v4 = *IpAddress::parse("192.0.2.99");
+  start();
+  allocate();
+  auto bob = *Endpoint::parse("192.0.2.2:5000");
+  allocate(bob);
+  const Endpoint bob_bound = server->find(turn::FiveTuple{0, bob})->relay_v4->local;
+  const Endpoint bob_external{*IpAddress::parse("192.0.2.99"), bob_bound.port};
+  ASSERT_EQ(request(stun::Method::create_permission, peer(bob_external.to_string().c_str())).error_code(), 0);
+  auto sent = deliver(send_indication(bob_external.to_string().c_str(), "hi"));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].where.to, bob_bound);
+  // An answer from bob's relayed socket reaches this client as coming from the external address.
+  const auto handle = server->find(turn::FiveTuple{0, client})->relay_v4->handle;
+  auto back = from_peer(handle, bob_bound, "hello");
+  ASSERT_EQ(back.size(), 1u);
+  auto m = back[0].msg();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(stun::decode_xor_address(*m->find(attr::xor_peer_address), m->transaction_id_ptr()), bob_external);
+}
