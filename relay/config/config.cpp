@@ -91,6 +91,8 @@ struct Raw {
   std::string max_permissions = "64";
   std::string max_channels = "64";
   std::string unauth_rate = "100";
+  std::string block_after = "20";
+  std::string block_for = "300";
   std::string software;
 };
 
@@ -197,6 +199,11 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--unauth-rate", r.unauth_rate,
                  "Answers per second to unauthenticated requests per source /24 or /64 (0: unlimited)")
       ->capture_default_str();
+  app.add_option("--block-after", r.block_after,
+                 "Failures of one source address (/64 for IPv6) within 60 s that block its requests: wrong "
+                 "credentials sent with a valid nonce, forbidden peers (0: never block)")
+      ->capture_default_str();
+  app.add_option("--block-for", r.block_for, "Seconds a --block-after block lasts")->capture_default_str();
   app.add_option("--software", r.software, "SOFTWARE attribute to send (default: none; it fingerprints the server)");
 }
 
@@ -365,6 +372,9 @@ Config validate(const Raw& r, const std::string& config_file) {
   // prefix's 5-tuples over the workers' sockets.
   c.server.unauth_rate = number<unsigned>("--unauth-rate", r.unauth_rate, 0, 1000000) / double(c.threads);
   c.server.unauth_burst = 2 * c.server.unauth_rate;
+  // Per worker: a client's 5-tuple stays on one worker, so one client is counted whole.
+  c.server.block.strikes = number<unsigned>("--block-after", r.block_after, 0, 1000000);
+  c.server.block.block_ns = number<std::int64_t>("--block-for", r.block_for, 1, 86400) * 1'000'000'000;
   if (r.software.size() > 127) throw Invalid{"--software", "at most 127 characters"};
   c.server.software = r.software;
   c.server.external_ip_v4 = c.external_v4;

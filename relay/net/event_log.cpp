@@ -14,13 +14,15 @@ const char* message(turn::EventKind k) {
     case turn::EventKind::allocation_deleted: return "allocation deleted";
     case turn::EventKind::allocation_refused: return "allocation refused";
     case turn::EventKind::auth_failed: return "authentication failed";
+    case turn::EventKind::source_blocked: return "source blocked";
   }
   return "event";
 }
 }  // namespace
 
 void EventLog::on_event(const turn::Event& e) {
-  const bool notable = e.kind == turn::EventKind::allocation_refused || e.kind == turn::EventKind::auth_failed;
+  const bool notable = e.kind == turn::EventKind::allocation_refused || e.kind == turn::EventKind::auth_failed ||
+                       e.kind == turn::EventKind::source_blocked;
   const log::Level level = notable ? log::Level::info : log::Level::debug;
   if (!log::enabled(level)) return;
   const auto now = std::chrono::steady_clock::now();

@@ -36,6 +36,7 @@ Server::Server(ServerOptions options, std::shared_ptr<const Snapshot> snapshot, 
       live_ports_(live_ports),
       quota_(quota),
       unauth_limiter_(options_.unauth_rate, options_.unauth_burst),
+      blocker_(options_.block),
       reservations_(reservations != nullptr ? reservations : &own_reservations_) {
   auth::random_bytes(&txid_state_, sizeof txid_state_);
   txid_state_ |= 1;
@@ -46,6 +47,8 @@ Server::~Server() { clear(); }
 void Server::set_options(const ServerOptions& o) {
   const ServerOptions fixed = options_;
   const bool rate_changed = o.unauth_rate != options_.unauth_rate || o.unauth_burst != options_.unauth_burst;
+  const bool block_changed = o.block.strikes != options_.block.strikes || o.block.window_ns != options_.block.window_ns ||
+                             o.block.block_ns != options_.block.block_ns;
   options_ = o;
   options_.relay_v4 = fixed.relay_v4;
   options_.relay_v6 = fixed.relay_v6;
@@ -55,6 +58,7 @@ void Server::set_options(const ServerOptions& o) {
   options_.cover = fixed.cover;
   options_.nat_listeners = fixed.nat_listeners;  // the listeners are opened once
   if (rate_changed) unauth_limiter_ = policy::PrefixRateLimiter(options_.unauth_rate, options_.unauth_burst);
+  if (block_changed) blocker_ = policy::SourceBlocker(options_.block);
   if (kernel_ != nullptr && options_.bandwidth_cap != 0)  // the kernel does not count bytes
     for (auto& [id, a] : allocations_) sync_kernel(*a, TimePoint{});
 }
@@ -237,6 +241,8 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
 
   Request r{now, t, m, {}};
   if (m.method() == Method::binding) return handle_binding(r, out);
+  // Before the response cache and any HMAC: a blocked source costs a table lookup.
+  if (blocker_.blocked(t.client.ip, now.mono_ns())) return counters_.drop(Drop::blocked);
 
   Allocation* a = by_client(t);
   if (a != nullptr) {
@@ -304,6 +310,16 @@ void Server::auth_failed(const Request& r, AuthFail why) {
   const auto user = r.msg.find_text(attr::username);
   report(EventKind::auth_failed, kAuthFailNames[static_cast<std::size_t>(why)], r.tuple.client,
          user ? *user : std::string_view{});
+  // Every failure here came with a valid nonce, which was sent to the source's address: a
+  // spoofer never receives one, so cannot get a victim blocked. Missing attributes can come
+  // from anyone and are not counted.
+  if (why != AuthFail::missing) strike(r);
+}
+
+void Server::strike(const Request& r) {
+  if (!blocker_.strike(r.tuple.client.ip, r.now.mono_ns())) return;
+  ++counters_.source_blocks;
+  report(EventKind::source_blocked, {}, r.tuple.client, {});
 }
 
 void Server::handle_binding(const Request& r, Outbox& out) {
@@ -382,6 +398,7 @@ void Server::reply_unauthenticated(const Request& r, int code, Outbox& out, bool
 
 void Server::reply_error(const Request& r, int code, Allocation* cache_in, Outbox& out,
                          std::span<const std::uint16_t> unknown, const Endpoint* alternate) {
+  if (code == stun::error::forbidden) strike(r);  // an authenticated request for a forbidden peer
   stun::MessageBuilder b(out.scratch(), r.msg.method(), Class::error, r.msg.transaction_id_ptr());
   b.add_error(code);
   if (!unknown.empty()) b.add_unknown_attributes(unknown);

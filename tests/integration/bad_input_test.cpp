@@ -233,6 +233,42 @@ void exercise(Relay& relay, LiveCall& call, UdpSocket& stranger, TurnClient& int
 }
 }  // namespace
 
+// --block-after: a source that floods the relay with guessed passwords (each with the nonce
+// it was given, so the relay must compute an HMAC for each) is blocked after a few; its
+// further requests cost no HMAC, a call in progress goes on, and other sources are served.
+TEST(BadInput, APasswordGuessingFloodIsBlockedWhileCallsGoOn) {
+  const std::uint16_t mport = free_tcp_port();
+  Relay relay({"--metrics", "127.0.0.1:" + std::to_string(mport), "--block-after", "5", "--threads", "1"});
+  LiveCall call(relay);  // from 127.0.0.1, before the flood
+  ASSERT_TRUE(call.works());
+  const std::string user = relay.credential_username();
+  TurnClient guesser(relay.endpoint(), user, "not-the-password");
+  // 401 without a nonce, then 401 with the nonce it gave: the first failure.
+  auto challenge = guesser.transact(stun::Method::allocate, udp_transport());
+  ASSERT_TRUE(challenge);
+  ASSERT_EQ(guesser.last_error(), 401);
+  const LongTermAuth wrong{user, std::string(*challenge->find_text(stun::attr::realm)),
+                           std::string(*challenge->find_text(stun::attr::nonce)), "not-the-password"};
+  // The flood: 2,000 requests with that valid nonce and a wrong MESSAGE-INTEGRITY, at line rate.
+  for (int i = 0; i < 2000; ++i)
+    guesser.socket().send_to(relay.endpoint(),
+                             build(stun::Method::allocate, stun::Class::request, random_tid(), udp_transport(), &wrong));
+  std::size_t answered = 0;
+  while (guesser.socket().receive(std::chrono::milliseconds(300))) ++answered;
+  EXPECT_LE(answered, 4u) << "answers after the fifth failure";  // without the block: 200, the rate limit's burst
+  EXPECT_EQ(metric(mport, "hush_source_blocks_total"), 1);
+  // The call from the same address goes on: a block stops requests, not media.
+  EXPECT_TRUE(call.works());
+  // The right credential from the blocked address is not looked at...
+  TurnClient same_address(relay.endpoint(), user, auth::rest_password(relay.secret, user));
+  EXPECT_FALSE(same_address.allocate());
+  EXPECT_GE(metric(mport, R"(hush_dropped_packets_total{reason="blocked"})"), 1);
+  // ...and another address is served.
+  TurnClient other(relay.endpoint(), user, auth::rest_password(relay.secret, user), "127.0.0.2");
+  EXPECT_TRUE(other.allocate()) << other.last_error();
+  EXPECT_TRUE(relay.process().await_output("source blocked"));
+}
+
 TEST(Privacy, DebugLogsHoldNoAddressPortOrUsername) {
   Relay relay({"--threads", "2"});  // the test relay always runs with --log-level debug
   {

@@ -21,6 +21,7 @@ enum class Drop : std::uint8_t {
   bandwidth,            // over the allocation's --bandwidth-cap
   smoothing_queue,      // --smoothing: the allocation's queue for the next tick was full
   send_failed,          // the kernel refused to send it (full socket buffer, no route, firewall)
+  blocked,              // a request from a source that --block-after has blocked
   count_
 };
 
@@ -33,7 +34,7 @@ enum class Refusal : std::uint8_t { draining, over_total, over_user, over_source
 inline constexpr const char* kDropNames[] = {"malformed",       "no_allocation", "no_permission", "unbound_channel",
                                              "peer_denied",     "rate_limited",  "amplification", "outbox_full",
                                              "unknown_indication", "bandwidth",     "smoothing_queue",
-                                             "send_failed"};
+                                             "send_failed",     "blocked"};
 static_assert(std::size(kDropNames) == static_cast<std::size_t>(Drop::count_));
 inline constexpr const char* kAuthFailNames[] = {"missing_attributes", "stale_nonce",   "bad_username",
                                                  "expired_credential", "bad_integrity", "wrong_user"};
@@ -58,6 +59,7 @@ struct Counters {
   std::uint64_t cover_bytes = 0;    // sent as cover traffic (likewise)
   std::uint64_t binding_requests = 0;
   std::uint64_t icmp_indications = 0;  // ICMP errors passed to clients (RFC 8656 §11.5)
+  std::uint64_t source_blocks = 0;     // blocks --block-after started
   std::array<std::uint64_t, static_cast<std::size_t>(Drop::count_)> drops{};
   std::array<std::uint64_t, static_cast<std::size_t>(AuthFail::count_)> auth_failures{};
   std::array<std::uint64_t, static_cast<std::size_t>(Refusal::count_)> refusals{};

@@ -10,7 +10,14 @@
 
 namespace hush::turn {
 
-enum class EventKind { allocation_created, allocation_expired, allocation_deleted, allocation_refused, auth_failed };
+enum class EventKind {
+  allocation_created,
+  allocation_expired,
+  allocation_deleted,
+  allocation_refused,
+  auth_failed,
+  source_blocked
+};
 
 struct Event {
   EventKind kind;

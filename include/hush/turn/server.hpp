@@ -15,6 +15,7 @@
 #include "hush/policy/peer_policy.hpp"
 #include "hush/policy/rate_limiter.hpp"
 #include "hush/policy/relay_port_registry.hpp"
+#include "hush/policy/source_blocker.hpp"
 #include "hush/stun/builder.hpp"
 #include "hush/stun/message.hpp"
 #include "hush/turn/allocation.hpp"
@@ -56,6 +57,9 @@ struct ServerOptions {
   DefaultFamily default_family = DefaultFamily::v4;
   double unauth_rate = 100;   // unauthenticated answers per second per source prefix
   double unauth_burst = 200;
+  // --block-after/--block-for: sources whose failures only the owner of their address can
+  // cause are ignored for a while (requests but Binding dropped before any HMAC).
+  policy::BlockLimits block;
   std::string software;       // SOFTWARE attribute; empty (the default) sends none
   std::uint64_t bandwidth_cap = 0;  // bytes per second per allocation and direction (0: none)
   // Where Allocates go when this relay is draining or full (300 Try Alternate, RFC 8489
@@ -218,6 +222,8 @@ class Server {
   void retire(Allocation& a, const Now& now);  // observes the lifetime, then removes
   void refuse(const Request& r, Refusal why);   // counts and reports
   void auth_failed(const Request& r, AuthFail why);
+  // A failure only the owner of the source address can cause (its nonce was sent there).
+  void strike(const Request& r);
   void report(EventKind kind, std::string_view reason, const Endpoint& client, std::string_view username);
 
   bool within_cap(ByteBucket& b, std::size_t bytes, const Now& now) const {
@@ -255,6 +261,7 @@ class Server {
   bool draining_ = false;
   EventSink* events_ = nullptr;
   policy::PrefixRateLimiter unauth_limiter_;
+  policy::SourceBlocker blocker_;
 
   // The owner, by allocation id (expiry, smoothing, RFC 6062, gauges: not per packet).
   std::unordered_map<std::uint64_t, std::unique_ptr<Allocation>> allocations_;

@@ -1,0 +1,49 @@
+// What fail2ban gives an operator, without a log: a source that keeps failing where only the
+// real owner of its address can fail (a wrong credential presented with a nonce that was
+// sent to that address, a peer the policy forbids) is ignored for a while. In memory only,
+// fixed size, nothing written out; owned by one worker, no locks inside.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "hush/base/address.hpp"
+
+namespace hush::policy {
+
+struct BlockLimits {
+  unsigned strikes = 20;                          // failures within `window_ns` that start a block; 0: off
+  std::int64_t window_ns = 60'000'000'000;        // how long failures are remembered
+  std::int64_t block_ns = 300'000'000'000;        // how long a block lasts
+};
+
+// Sources are counted by prefix: an IPv4 address (/32: a NAT's or a carrier-grade NAT's many
+// users are not punished for a neighbour on another address) and an IPv6 /64 (what one
+// host or home network holds). Slots come from the keyed hash; a prefix whose slot another
+// holds takes it over unless that one is blocked, so a collision can only spare a source,
+// never block one for another's failures.
+class SourceBlocker {
+ public:
+  explicit SourceBlocker(BlockLimits limits, std::size_t slots = 4096);
+
+  bool blocked(const IpAddress& source, std::int64_t now_ns) const;
+  // One failure of `source`; true when it starts a block.
+  bool strike(const IpAddress& source, std::int64_t now_ns);
+  bool enabled() const { return limits_.strikes != 0; }
+
+ private:
+  struct Slot {
+    IpAddress prefix;
+    bool used = false;
+    std::uint32_t strikes = 0;
+    std::int64_t window_start_ns = 0;
+    std::int64_t blocked_until_ns = 0;
+  };
+  static IpAddress prefix_of(const IpAddress& a);
+  std::size_t slot_of(const IpAddress& prefix) const;
+
+  BlockLimits limits_;
+  std::vector<Slot> slots_;
+};
+
+}  // namespace hush::policy

@@ -1,0 +1,67 @@
+// fail2ban without a log: blocks by source prefix, in bounded memory, for a while.
+#include <gtest/gtest.h>
+
+#include "hush/policy/source_blocker.hpp"
+
+using namespace hush;
+
+namespace {
+constexpr std::int64_t kSecond = 1'000'000'000;
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+policy::BlockLimits limits(unsigned strikes) { return policy::BlockLimits{strikes, 60 * kSecond, 300 * kSecond}; }
+}  // namespace
+
+TEST(SourceBlocker, BlocksAfterTheThresholdWithinTheWindowAndForItsDuration) {
+  policy::SourceBlocker b(limits(3));
+  const auto a = ip("192.0.2.1");
+  EXPECT_FALSE(b.strike(a, 0));
+  EXPECT_FALSE(b.strike(a, 1 * kSecond));
+  EXPECT_FALSE(b.blocked(a, 2 * kSecond));
+  EXPECT_TRUE(b.strike(a, 2 * kSecond));  // the third: a block starts
+  EXPECT_TRUE(b.blocked(a, 2 * kSecond));
+  EXPECT_FALSE(b.strike(a, 3 * kSecond));  // no second block while one runs
+  EXPECT_TRUE(b.blocked(a, 301 * kSecond));
+  EXPECT_FALSE(b.blocked(a, 302 * kSecond));  // over
+  // Afterwards it starts from nothing.
+  EXPECT_FALSE(b.strike(a, 303 * kSecond));
+  EXPECT_FALSE(b.strike(a, 304 * kSecond));
+  EXPECT_FALSE(b.blocked(a, 305 * kSecond));
+}
+
+TEST(SourceBlocker, FailuresSpreadWiderThanTheWindowNeverBlock) {
+  policy::SourceBlocker b(limits(3));
+  const auto a = ip("192.0.2.1");
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(b.strike(a, i * 30 * kSecond)) << i;  // two per minute
+  EXPECT_FALSE(b.blocked(a, 3000 * kSecond));
+}
+
+TEST(SourceBlocker, CountsIpv4AddressesAloneAndIpv6By64) {
+  policy::SourceBlocker b(limits(2));
+  b.strike(ip("192.0.2.1"), 0);
+  b.strike(ip("192.0.2.1"), 0);
+  EXPECT_TRUE(b.blocked(ip("192.0.2.1"), 0));
+  EXPECT_FALSE(b.blocked(ip("192.0.2.2"), 0));  // a NAT neighbour is not punished
+  b.strike(ip("2001:db8:1:2::1"), 0);
+  b.strike(ip("2001:db8:1:2:ffff::9"), 0);  // same /64, another address
+  EXPECT_TRUE(b.blocked(ip("2001:db8:1:2::77"), 0));
+  EXPECT_FALSE(b.blocked(ip("2001:db8:1:3::1"), 0));
+  EXPECT_FALSE(b.blocked(ip("::ffff:192.0.2.1"), 0));  // another family, another key
+}
+
+TEST(SourceBlocker, ACollisionNeverBlocksAnotherAndNeverLiftsABlock) {
+  policy::SourceBlocker b(limits(2), 1);  // one slot: everyone collides
+  const auto attacker = ip("198.51.100.1"), other = ip("203.0.113.9");
+  b.strike(attacker, 0);
+  b.strike(attacker, 0);
+  EXPECT_TRUE(b.blocked(attacker, 0));
+  EXPECT_FALSE(b.blocked(other, 0));
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(b.strike(other, 0));  // the slot keeps the block
+  EXPECT_TRUE(b.blocked(attacker, 0));
+  EXPECT_FALSE(b.blocked(other, 0));
+}
+
+TEST(SourceBlocker, ZeroStrikesTurnsItOff) {
+  policy::SourceBlocker b(limits(0));
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(b.strike(ip("192.0.2.1"), 0));
+  EXPECT_FALSE(b.blocked(ip("192.0.2.1"), 0));
+}

@@ -1,0 +1,60 @@
+// --block-after in the TURN core: which failures count, what a block drops, and that a
+// spoofed source cannot get a victim blocked.
+#include "../../support/turn_fixture.hpp"
+
+using namespace hush;
+using hush::test::TurnFixture;
+
+namespace {
+std::vector<std::byte> allocate_request(const test::LongTermAuth& a) {
+  return test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport(), &a);
+}
+}  // namespace
+
+TEST_F(TurnFixture, WrongCredentialsWithAValidNonceBlockTheSourceForAWhile) {
+  options.block = policy::BlockLimits{5, 60'000'000'000, 300'000'000'000};
+  start();
+  auto bad = creds(client);
+  bad.password = "guess";
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(deliver(allocate_request(bad))[0].error_code(), 401) << i;
+  EXPECT_EQ(server->counters().source_blocks, 1u);
+  // Blocked: even the right credential is not looked at, and nothing is answered.
+  EXPECT_TRUE(deliver(allocate_request(creds(client))).empty());
+  EXPECT_EQ(server->counters().dropped(turn::Drop::blocked), 1u);
+  // Binding requests (no HMAC, rate-limited on their own) are still answered.
+  auto binding = test::build(stun::Method::binding, stun::Class::request, test::random_tid(), {});
+  EXPECT_EQ(deliver(binding).size(), 1u);
+  // Another address is served meanwhile.
+  const auto other = *Endpoint::parse("192.0.2.77:40000");
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport(), other).error_code(), 0);
+  // The block ends.
+  advance(std::chrono::seconds(301));
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport()).error_code(), 0);
+}
+
+TEST_F(TurnFixture, FailuresAnyoneCanForgeDoNotCount) {
+  options.block = policy::BlockLimits{5, 60'000'000'000, 300'000'000'000};
+  start();
+  // A spoofer never sees the nonce sent to the victim: his requests carry none, a stale one or
+  // a forged one, and none of that counts.
+  auto forged = creds(client);
+  forged.nonce = "AAAAAAAAAAAAAAAA";
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(deliver(allocate_request(forged))[0].error_code(), 438);
+    deliver(test::build(stun::Method::allocate, stun::Class::request, test::random_tid(), test::udp_transport()));
+  }
+  EXPECT_EQ(server->counters().source_blocks, 0u);
+  EXPECT_EQ(request(stun::Method::allocate, test::udp_transport()).error_code(), 0);
+}
+
+TEST_F(TurnFixture, AskingForForbiddenPeersBlocksTheSource) {
+  options.block = policy::BlockLimits{5, 60'000'000'000, 300'000'000'000};
+  start();
+  allocate();
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(request(stun::Method::create_permission, peer("169.254.169.254:80")).error_code(), 403) << i;
+  EXPECT_EQ(server->counters().source_blocks, 1u);
+  EXPECT_TRUE(deliver(test::build(stun::Method::create_permission, stun::Class::request, test::random_tid(),
+                                  peer("8.8.8.8:1"), nullptr))
+                  .empty());
+}
