@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "hush/auth/base64.hpp"
@@ -22,21 +23,26 @@ SecretSet::~SecretSet() {
 }
 
 Result<SecretSet, std::string> SecretSet::load_file(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return err(std::string("cannot read ") + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto set = parse(text, path);
+  OPENSSL_cleanse(text.data(), text.size());
+  return set;
+}
+
+Result<SecretSet, std::string> SecretSet::parse(std::string_view text, const std::string& name) {
   std::vector<std::string> secrets;
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
-    std::size_t start = line.find_first_not_of(" \t");
-    if (start == std::string::npos || line[start] == '#') {
-      OPENSSL_cleanse(line.data(), line.size());
-      continue;
-    }
-    secrets.push_back(line.substr(start));
-    OPENSSL_cleanse(line.data(), line.size());
+  while (!text.empty()) {
+    const std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    const std::size_t start = line.find_first_not_of(" \t");
+    if (start == std::string_view::npos || line[start] == '#') continue;
+    secrets.emplace_back(line.substr(start));
   }
-  if (secrets.empty()) return err(path + " holds no secret");
+  if (secrets.empty()) return err(name + " holds no secret");
   return SecretSet(std::move(secrets));
 }
 

@@ -16,6 +16,7 @@
 
 #include "hush/base/bytes.hpp"
 #include "hush/stun/channel_data.hpp"
+#include "hush/stun/stream_framing.hpp"
 #include "accept_retry.hpp"
 #include "alpn.hpp"
 
@@ -199,37 +200,24 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     std::size_t pos = 0;
     const turn::Now now = hub.now_();
     bool delivered = false;
-    while (have - pos >= stun::kChannelHeaderSize) {
+    while (true) {
       const std::byte* f = in.data() + pos;
-      const unsigned first = std::to_integer<unsigned>(f[0]);
-      std::size_t frame, length;
-      if (stun::first_byte_is_stun(f[0])) {
-        if (have - pos < stun::kHeaderSize) break;
-        length = stun::kHeaderSize + load_u16(f + 2);
-        frame = length;
-      } else if (stun::first_byte_is_channel_data(f[0])) {
-        length = stun::kChannelHeaderSize + load_u16(f + 2);
-        frame = (length + 3) & ~std::size_t{3};  // §12.5: padded to 4 on streams
-      } else {
-        (void)first;
+      const auto frame = stun::next_stream_frame(Bytes{f, have - pos}, hub.options_.max_frame);
+      using S = stun::StreamFrame::Status;
+      if (frame.status == S::malformed || frame.status == S::too_large) {
         ++hub.counters_.closed_malformed;  // a stream cannot resynchronise after garbage
         close();
         return false;
       }
-      if (frame > hub.options_.max_frame) {
-        ++hub.counters_.closed_malformed;
-        close();
-        return false;
-      }
-      if (have - pos < frame) {
-        if (in.size() < pos + frame && pos == 0) in.resize(frame);
+      if (frame.status == S::incomplete) {
+        if (in.size() < pos + frame.size && pos == 0) in.resize(frame.size);
         break;
       }
       if (hub.outbox_.full()) hub.flush_();
-      hub.server_.on_client_datagram(now, tuple.listener, tuple.client, Bytes{f, length}, hub.outbox_);
+      hub.server_.on_client_datagram(now, tuple.listener, tuple.client, Bytes{f, frame.message}, hub.outbox_);
       delivered = true;
       established = true;
-      pos += frame;
+      pos += frame.size;
       if (peer) break;  // a ConnectionBind succeeded: what follows is raw data for the peer
     }
     if (delivered) hub.flush_();  // payloads point into `in`: send before moving it

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hush/base/result.hpp"
@@ -21,6 +22,8 @@ class SecretSet {
 
   // One secret per line; blank lines and lines starting with '#' are skipped.
   static Result<SecretSet, std::string> load_file(const std::string& path);
+  // The same from a file's text; `name` is what errors call it.
+  static Result<SecretSet, std::string> parse(std::string_view text, const std::string& name);
   // 32 random bytes, base64url: for the safe default run.
   static SecretSet generate();
 

@@ -51,6 +51,15 @@ TEST(SecretSet, LoadsFileSkippingCommentsAndFailsClearly) {
   EXPECT_FALSE(auth::SecretSet::load_file("/nonexistent/secret").ok());
 }
 
+TEST(SecretSet, ParsesTextWithCrLfBlanksAndNoFinalNewline) {
+  auto s = auth::SecretSet::parse("# header\r\n\tfirst \r\n\n   \nsecond", "inline");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->all(), (std::vector<std::string>{"first", "second"}));
+  auto none = auth::SecretSet::parse("\n# only a comment\r\n", "inline");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error(), "inline holds no secret");
+}
+
 TEST(Nonce, ValidForItsClientUntilItExpires) {
   auto issuer = auth::NonceIssuer::with_random_key(600);
   auto client = *Endpoint::parse("192.0.2.10:5000");

@@ -4,6 +4,7 @@
 #include "../../support/hex.hpp"
 #include "../../support/stun_messages.hpp"
 #include "hush/stun/channel_data.hpp"
+#include "hush/stun/stream_framing.hpp"
 
 using namespace hush;
 
@@ -137,6 +138,32 @@ TEST(ChannelData, ParsesAndRejectsBadFrames) {
   EXPECT_FALSE(stun::parse_channel_data(lying));
   EXPECT_FALSE(stun::parse_channel_data(test::channel_data(0x3FFF, "x")));
   EXPECT_FALSE(stun::parse_channel_data(Bytes(cd).first(3)));
+}
+
+// RFC 8656 §12.5: on streams ChannelData is padded to 4; STUN messages are not.
+TEST(StreamFraming, FramesStunAndPaddedChannelDataAndRefusesGarbage) {
+  using S = stun::StreamFrame::Status;
+  std::vector<std::byte> b(8);
+  store_u16(b.data(), 0x4001);
+  store_u16(b.data() + 2, 3);  // 3 bytes: padded to 8 in all
+  auto f = stun::next_stream_frame(Bytes{b.data(), 7}, 100);
+  EXPECT_EQ(f.status, S::incomplete);
+  EXPECT_EQ(f.size, 8u);
+  f = stun::next_stream_frame(b, 100);
+  EXPECT_EQ(f.status, S::complete);
+  EXPECT_EQ(f.message, 7u);
+  EXPECT_EQ(f.size, 8u);
+  EXPECT_EQ(stun::next_stream_frame(Bytes{b.data(), 3}, 100).status, S::incomplete);
+  EXPECT_EQ(stun::next_stream_frame(b, 7).status, S::too_large);
+  std::vector<std::byte> stun(20);
+  store_u16(stun.data(), 0x0001);
+  store_u16(stun.data() + 2, 0);
+  EXPECT_EQ(stun::next_stream_frame(Bytes{stun.data(), 19}, 100).size, 0u);  // header not in yet
+  f = stun::next_stream_frame(stun, 100);
+  EXPECT_EQ(f.status, S::complete);
+  EXPECT_EQ(f.size, 20u);
+  std::vector<std::byte> garbage(8, std::byte{0x80});
+  EXPECT_EQ(stun::next_stream_frame(garbage, 100).status, S::malformed);
 }
 
 TEST(Crc32, MatchesTheIeeeCheckValue) { EXPECT_EQ(stun::crc32(as_bytes("123456789")), 0xCBF43926u); }
