@@ -30,8 +30,10 @@ bool PrefixRateLimiter::allow(const IpAddress& source, std::int64_t now_ns) {
   if (source.is_v4()) {
     key = (std::uint64_t{1} << 62) | (source.v4_host_order() >> 8);
   } else {
+    // The /64 as it is: setting a bit to keep 0 out would join neighbouring prefixes. 0
+    // (::/64) and the IPv4 keys' range (4000:0:00xx:xxxx::/64) are no source's prefix.
     std::memcpy(&key, source.data(), 8);
-    key |= 1;  // never 0
+    if (key == 0) key = 1;
   }
   return buckets_.take(key, rate_, burst_, now_ns);
 }

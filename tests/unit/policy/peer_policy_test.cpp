@@ -276,6 +276,15 @@ TEST(PrefixRateLimiter, LimitsPerPrefixAndRefills) {
   }
 }
 
+TEST(PrefixRateLimiter, NeighbouringIpv6PrefixesHaveBucketsOfTheirOwn) {
+  // 2001:db8::/64 and 2101:db8::/64 differ in the lowest bit of the key's first byte, which
+  // the limiter used to set to keep keys non-zero: the two shared one bucket.
+  policy::PrefixRateLimiter l(1, 1);
+  EXPECT_TRUE(l.allow(*IpAddress::parse("2001:db8::1"), 0));
+  EXPECT_FALSE(l.allow(*IpAddress::parse("2001:db8::2"), 0));  // the same /64
+  EXPECT_TRUE(l.allow(*IpAddress::parse("2101:db8::1"), 0));
+}
+
 // An unauthenticated answer goes to a request's source address, which anyone can forge; the
 // limiter caps how many a prefix receives. It keeps one bucket per slot, and a slot that a
 // second prefix takes starts afresh, so two prefixes that share a slot, alternated, are
