@@ -2,13 +2,13 @@
 # Installs what is needed, builds, and runs every test:
 #   1. Release build with warnings as errors: unit and integration tests (ctest).
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: unit and integration tests.
-#   3. libFuzzer targets built with clang, each run for FUZZ_SECONDS (default 20) from the
+#   3. libFuzzer targets built with clang, each run for FUZZ_SECONDS (default 15) from the
 #      committed corpus (tests/fuzz/campaign.sh runs them for long).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc)
-fuzz_seconds=${FUZZ_SECONDS:-20}
+fuzz_seconds=${FUZZ_SECONDS:-15}
 deploy/install-deps.sh test
 
 echo "== Release build, unit and integration tests"

@@ -11,6 +11,7 @@ root=$(pwd)
 seconds=${1:-3600}
 shift || true
 parallel=${PARALLEL:-$(nproc)}
+deploy/install-deps.sh fuzz
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUSH_FUZZ=ON \
   -DHUSH_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target fuzz_all >/dev/null

@@ -3,13 +3,12 @@
 # target built with clang's source-based coverage, run once over its corpus (-runs=0), the
 # profiles merged, and `llvm-cov report` over relay/stun, relay/auth, relay/policy and
 # relay/turn (docs/security.md shows the result). Usage: tests/fuzz/coverage.sh [OUT_DIR]
-# Needs clang and llvm-14 (deploy/install-deps.sh test installs both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 out=${1:-$root/build-coverage/report}
 build=$root/build-coverage
-command -v llvm-profdata-14 >/dev/null || { echo "needs llvm-14 (apt-get install llvm-14)" >&2; exit 2; }
+deploy/install-deps.sh fuzz
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUSH_FUZZ=ON \
   -DHUSH_TESTS=OFF -DCMAKE_CXX_FLAGS="-fprofile-instr-generate -fcoverage-mapping" \
   -DCMAKE_EXE_LINKER_FLAGS="-fprofile-instr-generate" >/dev/null
