@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hush needs. Idempotent: apt-get update runs once, and only
-# when something is missing. Usage: deploy/install-deps.sh run|test|bench|profile|fuzz
+# when something is missing. Usage: deploy/install-deps.sh run|test|bench|profile|fuzz|soak
 set -euo pipefail
 profile=${1:-run}
 # libbpf-dev, bpftool and clang build the kernel fast path (--kernel-fastpath); without them it is left out.
@@ -11,6 +11,8 @@ if [ "$profile" = test ]; then
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 util-linux curl iproute2 ethtool)
+elif [ "$profile" = soak ]; then  # loadtest/soak.sh
+  packages+=(python3 python3-matplotlib curl)
 elif [ "$profile" = fuzz ]; then  # tests/fuzz/campaign.sh and coverage.sh
   packages+=(clang libclang-rt-14-dev llvm-14)
 elif [ "$profile" = profile ]; then  # loadtest/profile-gap.sh

@@ -81,6 +81,7 @@ struct Options {
   bool json = false;
   bool ceiling = false;
   double churn = 0;  // allocations deleted and re-created per second during the run
+  double refresh = 0;  // seconds between one allocation's Refresh and re-bind (0: never; for runs past lifetimes)
   int server_pid = 0;  // to report the server's CPU and memory
   std::size_t circulate = 0;  // packets per allocation sent once and bounced by the kernel echo
 };
@@ -311,6 +312,11 @@ class Worker {
     const std::int64_t churn_interval =
         o_.churn > 0 ? static_cast<std::int64_t>(1e9 / (o_.churn / std::max(1u, o_.threads))) : 0;
     std::int64_t next_churn = start_ns + churn_interval;
+    // --refresh: each allocation in turn, spread over the interval, as a client keeps a call.
+    const std::int64_t refresh_interval =
+        o_.refresh > 0 && !allocs_.empty() ? static_cast<std::int64_t>(o_.refresh * 1e9 / static_cast<double>(allocs_.size())) : 0;
+    std::int64_t next_refresh = start_ns + refresh_interval;
+    std::size_t refresh_next = 0;
     epoll_event events[256];
     std::vector<std::byte> rx(kBatch * 2048);
     while (true) {
@@ -331,6 +337,10 @@ class Worker {
           send_probes(a, static_cast<int>(n), packet);
           due_total += n;
           next = (next + 1) % allocs_.size();
+        }
+        if (refresh_interval > 0 && t >= next_refresh) {
+          refresh(allocs_[refresh_next++ % allocs_.size()]);
+          next_refresh += refresh_interval;
         }
         if (churn_interval > 0 && t >= next_churn) {
           churn(allocs_[churn_next_ % allocs_.size()], ep, churn_next_ % allocs_.size());
@@ -383,6 +393,7 @@ class Worker {
   std::uint64_t sent = 0;
   std::uint64_t received = 0;
   std::uint64_t churned = 0;
+  std::uint64_t refreshed = 0;
   std::int64_t max_lag_ns = 0;  // the furthest this sender fell behind its schedule
   double setup_seconds = 0;
 
@@ -420,6 +431,12 @@ class Worker {
     return false;
   }
 
+  // Valid for the whole run and an hour more, so that long runs with --refresh outlive no credential.
+  std::string username_for(std::size_t index) const {
+    return std::to_string(std::time(nullptr) + 3600 + static_cast<std::int64_t>(o_.duration)) + ":loadgen" +
+           std::to_string(index);
+  }
+
   void open_and_set_up(Allocation& a) {
     auto fd = net::open_udp(Endpoint{bind_, 0}, net::UdpOptions{false, false, 1 << 20, 1 << 20});
     if (!fd) {
@@ -434,7 +451,7 @@ class Worker {
       a.ready = true;
       return;
     }
-    a.username = std::to_string(std::time(nullptr) + 3600) + ":loadgen" + std::to_string(a.index);
+    a.username = username_for(a.index);
     a.password = auth::rest_password(o_.secret, a.username);
     a.nonce.clear();
     std::vector<std::byte> answer;
@@ -475,6 +492,7 @@ class Worker {
     b.add_u32(stun::attr::requested_transport, std::uint32_t{17} << 24);
     if (a.peer.ip.family() != bind_.family())
       b.add_u32(stun::attr::requested_address_family, std::uint32_t{a.peer.ip.is_v4() ? 0x01u : 0x02u} << 24);
+    if (o_.refresh > 0) b.add_u32(stun::attr::lifetime, 600);  // what the refreshes keep, whatever the default
   }
 
   void send_stage(Allocation& a, Pending& p) {
@@ -530,7 +548,7 @@ class Worker {
         sockaddr_storage sa;
         const socklen_t len = net::to_sockaddr(server_, sa);
         ::connect(a.fd, reinterpret_cast<sockaddr*>(&sa), len);
-        a.username = std::to_string(std::time(nullptr) + 3600) + ":loadgen" + std::to_string(a.index);
+        a.username = username_for(a.index);
         a.password = auth::rest_password(o_.secret, a.username);
         epoll_event ev{EPOLLIN, {.u64 = next}};
         ::epoll_ctl(ep, EPOLL_CTL_ADD, a.fd, &ev);
@@ -583,6 +601,32 @@ class Worker {
       }
     }
     ::close(ep);
+  }
+
+  // Refresh (a new full lifetime) and the channel or permission again: what a client in a long
+  // call does. A failure is an allocation the relay lost.
+  void refresh(Allocation& a) {
+    if (!a.ready || o_.ceiling) return;
+    std::vector<std::byte> answer;
+    int code = 0;
+    if (!transact(a, stun::Method::refresh, [](stun::MessageBuilder& b) { b.add_u32(stun::attr::lifetime, 600); },
+                  answer, code) || code != 0) {
+      errors_.add("refresh " + std::to_string(code));
+      a.ready = false;
+      return;
+    }
+    const bool ok = transact(a, o_.indications ? stun::Method::create_permission : stun::Method::channel_bind,
+                             [&](stun::MessageBuilder& b) {
+                               if (!o_.indications) b.add_u32(stun::attr::channel_number, std::uint32_t{a.channel} << 16);
+                               b.add_xor_address(stun::attr::xor_peer_address, a.peer);
+                             },
+                             answer, code);
+    if (!ok || code != 0) {
+      errors_.add("re-bind " + std::to_string(code));
+      a.ready = false;
+      return;
+    }
+    ++refreshed;
   }
 
   void refresh_zero(Allocation& a) {
@@ -843,6 +887,10 @@ int main(int argc, char** argv) {
   app.add_option("--server-cpu", o.server_cpu,
                  "A core the server has to itself: report its busy time (/proc/stat) per relayed packet");
   app.add_option("--churn", o.churn, "Allocations deleted and re-created per second")->capture_default_str();
+  app.add_option("--refresh", o.refresh,
+                 "Seconds between one allocation's Refresh and re-bind, spread over the allocations (0: never); "
+                 "for runs longer than a lifetime (600 s) or a permission (300 s)")
+      ->capture_default_str();
   app.add_flag("--ceiling", o.ceiling, "Talk to hush-ceiling: no TURN set-up, channel = 0x4000 + peer index");
   app.add_flag("--json", o.json, "Print JSON instead of a table");
   app.add_option("--server-pid", o.server_pid, "PID of the server, to report its CPU per packet and RSS");
@@ -960,9 +1008,10 @@ int main(int argc, char** argv) {
   for (auto& w : workers) w->close_all();
 
   Histogram rtt;
-  std::uint64_t sent = 0, received = 0, churned = 0;
+  std::uint64_t sent = 0, received = 0, churned = 0, refreshed = 0;
   std::int64_t max_lag_ns = 0;
   for (auto& w : workers) {
+    refreshed += w->refreshed;
     rtt.merge(w->rtt);
     sent += w->sent;
     received += w->received;
@@ -991,7 +1040,7 @@ int main(int argc, char** argv) {
     std::printf("{\"allocations\":%zu,\"ready\":%zu,\"setup_per_s\":%.1f,\"offered_pps\":%.1f,\"sent\":%" PRIu64
                 ",\"to_peer\":%" PRIu64 ",\"to_client\":%" PRIu64 ",\"to_peer_pps\":%.1f,\"to_client_pps\":%.1f,"
                 "\"loss_pct\":%.3f,\"rtt_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
-                "\"churned\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"server_cpu_s\":%.3f,\"server_us_per_pkt\":%.3f,"
+                "\"churned\":%" PRIu64 ",\"refreshed\":%" PRIu64 ",\"generator_cpu_pct\":%.1f,\"server_cpu_s\":%.3f,\"server_us_per_pkt\":%.3f,"
                 "\"server_rss_kib\":%ld,\"machine_us_per_pkt\":%.3f,\"net_us_per_pkt\":%.3f,\"core_us_per_pkt\":%.3f,"
                 "\"core_busy_pct\":%.1f,\"core_idle_pct\":%.1f,\"core_net_us_per_pkt\":%.3f,"
                 "\"generator_core_busy_pct\":%.1f,\"generator_drops\":%" PRIu64 ",\"server_drops\":%" PRIu64
@@ -1000,7 +1049,7 @@ int main(int argc, char** argv) {
                 o.allocations, ready.load(), setup_s > 0 ? static_cast<double>(ready.load()) / setup_s : 0,
                 o.circulate > 0 ? 0.0 : o.rate * static_cast<double>(o.allocations), sent, at_peers, received,
                 static_cast<double>(at_peers) / o.duration, static_cast<double>(received) / o.duration, loss, us(0.5),
-                us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, 100.0 * cpu / wall,
+                us(0.9), us(0.99), us(0.999), static_cast<double>(rtt.max()) / 1000.0, churned, refreshed, 100.0 * cpu / wall,
                 server_cpu, server_us, server_rss, machine_us, net_us, core_us,
                 100.0 * core / wall, core_idle_pct, core_net_us, 100.0 * generator_core / wall, generator_drops,
                 server_drops, max_lag_ms, o.warmup, o.circulate, left);
@@ -1036,6 +1085,7 @@ int main(int argc, char** argv) {
     if (o.warmup > 0) std::printf(" (after the first %.1f s)", o.warmup);
     std::printf("\n");
     if (churned) std::printf("churn            %" PRIu64 " allocations replaced\n", churned);
+    if (refreshed) std::printf("refresh          %" PRIu64 " refreshes and re-binds\n", refreshed);
     std::printf("generator CPU    %.1f%% of one core; at most %.1f ms behind its schedule (then caught up in a burst)\n",
                 100.0 * cpu / wall, max_lag_ms);
     if (o.generator_cpu >= 0)
