@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -296,4 +297,38 @@ TEST(CredentialApi, MintsOverHttpACredentialTheRelayAccepts) {
   EXPECT_EQ(mint("synapse-key-0123456789abcdef", "?service=turn").status, 401);
   EXPECT_EQ(mint("rotated-key-0123456789abcdef", "?service=turn").status, 200);
   std::remove(keys.c_str());
+}
+
+// kill -9 in the middle of a call: nothing is left on disk to recover, and a client that
+// allocates again on the relay that replaces it gets a working call (its old nonce is stale
+// under the new process's key: 438, then success).
+TEST(Restart, AfterKill9ClientsAllocateAgainAndTheRelayHeldNoFile) {
+  Relay relay({"--threads", "1"});
+  LiveCall call(relay);
+  ASSERT_TRUE(call.works());
+  // What the relay has open besides its standard streams: sockets, its epoll and eventfd
+  // descriptors, pipes; no regular file (it read its secret file and closed it).
+  const std::string fd_dir = "/proc/" + std::to_string(relay.process().pid()) + "/fd";
+  // The test harness's log file, which it hands the relay as its standard output, is no file
+  // of the relay's.
+  const auto log = std::filesystem::read_symlink(fd_dir + "/1").string();
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(fd_dir)) {
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (!target.empty() && target.front() == '/' && target.rfind("/dev/", 0) != 0 && target != log)
+      files.push_back(target);
+  }
+  EXPECT_TRUE(files.empty()) << ::testing::PrintToString(files);
+
+  relay.process().signal(SIGKILL);
+  ASSERT_TRUE(relay.process().wait_exit(std::chrono::seconds(5)));
+  EXPECT_FALSE(call.works());
+  Process again(HUSH_RELAY_BINARY, {"--listen", relay.endpoint().to_string(), "--secret-file", relay.secret_file,
+                                    "--allow-peer", "127.0.0.0/8", "--relay-ports", "61000-64999", "--threads", "1"});
+  UdpSocket probe;
+  ASSERT_TRUE(await_binding(probe, relay.endpoint())) << again.output();
+  ASSERT_TRUE(call.client.allocate()) << call.client.last_error();
+  ASSERT_TRUE(call.client.bind_channel(0x4000, call.peer.local())) << call.client.last_error();
+  EXPECT_TRUE(call.works());
 }

@@ -195,3 +195,22 @@ TEST_F(TurnFixture, EventsReportAllocationsRefusalsAndFailedAuthenticationNeverP
   EXPECT_EQ(sink.lines[2], "4 bad_integrity 192.0.2.50:40000 " + username);  // authentication failed
   EXPECT_EQ(sink.lines[3], "1  192.0.2.1:40000 " + username);            // expired
 }
+
+// A step of the wall clock (NTP after a suspend, an operator's date command) moves what is
+// measured in unix time, credential and nonce expiry, and nothing else: lifetimes,
+// permissions and channels run on the monotonic clock, so calls go on across it.
+TEST_F(TurnFixture, AWallClockStepMovesCredentialExpiryButNotCalls) {
+  allocate();
+  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4001, "8.8.8.8:7000")).error_code(), 0);
+  const std::int64_t before = now.unix;
+  now.unix += 2 * 86400;  // forward, past the credential's expiry (one day)
+  EXPECT_EQ(request(stun::Method::refresh, {}).error_code(), 401);  // expired credential
+  EXPECT_EQ(deliver(test::channel_data(0x4001, "media")).size(), 1u);  // the call relays
+  EXPECT_EQ(server->allocation_count(), 1u);
+  now.unix = before - 3600;  // and back, before it was: the credential is valid again
+  EXPECT_EQ(request(stun::Method::refresh, {}).error_code(), 0);
+  EXPECT_EQ(deliver(test::channel_data(0x4001, "media")).size(), 1u);
+  // The monotonic clock alone ends the allocation.
+  advance(std::chrono::seconds(601));
+  EXPECT_EQ(server->allocation_count(), 0u);
+}
