@@ -233,6 +233,26 @@ void exercise(Relay& relay, LiveCall& call, UdpSocket& stranger, TurnClient& int
 }
 }  // namespace
 
+// Relay port exhaustion: with every relayed port taken, one more Allocate gets 508 at once,
+// the calls that hold the ports go on, and a port freed by a deletion is used again.
+TEST(BadInput, WhenEveryRelayPortIsTakenAllocatesGet508AndCallsGoOn) {
+  Relay relay({"--threads", "1", "--relay-ports", "61000-61003"});
+  std::vector<std::unique_ptr<LiveCall>> calls;
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(std::make_unique<LiveCall>(relay));
+    ASSERT_TRUE(calls.back()->works()) << i;
+  }
+  const std::string user = relay.credential_username();
+  TurnClient one_more(relay.endpoint(), user, auth::rest_password(relay.secret, user));
+  EXPECT_FALSE(one_more.allocate());
+  EXPECT_EQ(one_more.last_error(), 508);
+  for (auto& c : calls) EXPECT_TRUE(c->works());
+  ASSERT_TRUE(calls[0]->client.transact(stun::Method::refresh,
+                                        [](stun::MessageBuilder& b) { b.add_u32(stun::attr::lifetime, 0); }));
+  EXPECT_TRUE(one_more.allocate()) << one_more.last_error();
+  EXPECT_EQ(one_more.relayed().port, calls[0]->client.relayed().port);
+}
+
 // --block-after: a source that floods the relay with guessed passwords (each with the nonce
 // it was given, so the relay must compute an HMAC for each) is blocked after a few; its
 // further requests cost no HMAC, a call in progress goes on, and other sources are served.

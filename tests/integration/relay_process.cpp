@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -250,11 +251,10 @@ Relay::Relay(std::vector<std::string> extra, std::string listen_ip, std::vector<
   const bool v6 = listen_ip.find(':') != std::string::npos;
   endpoint_ = *Endpoint::parse(v6 ? "[" + listen_ip + "]:" + std::to_string(port) : listen_ip + ":" + std::to_string(port));
   std::vector<std::string> args = {"--listen", endpoint_.to_string(), "--secret-file", secret_file,
-                                   "--allow-peer", "127.0.0.0/8", "--allow-peer", "::1/128",
-                                   "--relay-ports", "61000-64999", "--log-level", "debug"};
-  bool threads_given = false;
-  for (const auto& a : extra) threads_given |= a == "--threads";
-  if (!threads_given) args.insert(args.end(), {"--threads", "2"});
+                                   "--allow-peer", "127.0.0.0/8", "--allow-peer", "::1/128", "--log-level", "debug"};
+  auto given = [&](const char* option) { return std::find(extra.begin(), extra.end(), option) != extra.end(); };
+  if (!given("--threads")) args.insert(args.end(), {"--threads", "2"});
+  if (!given("--relay-ports")) args.insert(args.end(), {"--relay-ports", "61000-64999"});
   args.insert(args.end(), extra.begin(), extra.end());
   if (launcher.empty()) {
     process_ = std::make_unique<Process>(HUSH_RELAY_BINARY, args);
