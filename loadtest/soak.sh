@@ -10,7 +10,8 @@
 # the packet rate in malformed and hostile traffic from 127.0.1.0/24, and
 # allocations it abandons, which expire (the relay runs with --default-lifetime 60). Every
 # 10 s the relay's RSS, open descriptors, live allocations and relayed addresses go to
-# $OUT/soak.csv; at the end $OUT/soak.svg draws them and the script prints how flat they
+# $OUT/soak.csv, and every 120 s a reload with a broken secret file is tried during the load;
+# at the end $OUT/soak.svg draws them and the script prints how flat they
 # stayed after the warm-up (the first 10% of the run, at least 120 s).
 # The generator's clients all come from 127.0.0.1, which no real relay sees: the per-source
 # quota and the limit on unauthenticated answers are off (as in bench.sh).
@@ -78,6 +79,17 @@ python3 loadtest/soak_hostile.py --server "127.0.0.1:$port" --secret "$secret" -
   --seconds "$duration" > "$out/hostile.json" 2>&1 &
 pids+=($!)
 
+# Every 120 s a reload with a broken secret file (no secret in it), which must be rejected with
+# the running configuration kept, and 5 s later one with the good file again.
+(while sleep 120; do
+   printf '# emptied by mistake\n' > "$out/secret"
+   kill -HUP "$relay_pid" 2>/dev/null || exit 0
+   sleep 5
+   printf '%s\n' "$secret" > "$out/secret"
+   kill -HUP "$relay_pid" 2>/dev/null || exit 0
+ done) &
+pids+=($!)
+
 start=$(date +%s)
 while kill -0 "$loadgen_pid" 2>/dev/null; do
   kill -0 "$relay_pid" 2>/dev/null || { echo "soak: the relay died" >&2; tail -20 "$out/relay.log" >&2; exit 1; }
@@ -98,6 +110,7 @@ lost=$(python3 -c "
 import json; e = json.load(open('$out/loadgen.json'))['errors']
 print(sum(v for k, v in e.items() if k.startswith(('refresh', 're-bind'))))")
 echo "well-behaved allocations lost: $lost"
+echo "reloads: $(grep -c 'SIGHUP: .*running configuration is kept\|configuration rejected' "$out/relay.log" || true) rejected (broken secret file), $(grep -c 'configuration and secrets reloaded' "$out/relay.log" || true) applied"
 [ "$lost" -eq 0 ] || status=1
 if grep -qE 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "$out/relay.log"; then
   echo "soak: sanitizer report in $out/relay.log" >&2
