@@ -70,7 +70,7 @@ sample() {
 echo "seconds,rss_kib,descriptors,allocations,relayed_addresses,expired_total,source_blocks_total" > "$out/soak.csv"
 
 build/loadtest/hush-loadgen --server "127.0.0.1:$port" --secret "$secret" --allocations "$allocations" \
-  --rate "$rate" --size 160 --duration "$duration" --refresh 240 --churn "$churn" --peer-port 20100 \
+  --rate "$rate" --size 160 --duration "$duration" --refresh 240 --churn "$churn" --peer-port "${PEER_PORT:-20100}" \
   --server-pid "$relay_pid" --json > "$out/loadgen.json" 2> "$out/loadgen.log" &
 pids+=($!)
 loadgen_pid=$!
