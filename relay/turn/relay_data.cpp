@@ -53,7 +53,8 @@ void Server::handle_send(const Now& now, const FiveTuple& t, const stun::Message
   const Endpoint peer = internal_peer(a, *decoded);
   const Permission* p = a.permissions.find(peer.ip, now.mono);
   if (p == nullptr) return counters_.drop(Drop::no_permission);
-  if (p->host_peer && !peer_allowed(peer)) return counters_.drop(Drop::peer_denied);
+  // A permission covers every port of its address, but port 0 is no destination.
+  if (peer.port == 0 || (p->host_peer && !peer_allowed(peer))) return counters_.drop(Drop::peer_denied);
   const RelaySocket* relay = a.relay_for(peer.ip.family());
   if (relay == nullptr) return counters_.drop(Drop::no_permission);
   if (!within_cap(a.to_peer_budget, data->size(), now)) return counters_.drop(Drop::bandwidth);

@@ -329,7 +329,13 @@ TEST_F(TurnFixture, CreatePermissionIgnoresThePortAndTheDataPathDecidesIt) {
   EXPECT_EQ(deliver(send_indication(bob_relayed.to_string().c_str(), "hello bob")).size(), 1u);
   EXPECT_TRUE(deliver(send_indication("198.51.100.7:49999", "no one")).empty());
   EXPECT_TRUE(deliver(send_indication("198.51.100.7:3478", "listener")).empty());
-  EXPECT_EQ(server->counters().dropped(turn::Drop::peer_denied), 2u);
+  EXPECT_TRUE(deliver(send_indication("198.51.100.7:0", "nowhere")).empty());
+  EXPECT_EQ(server->counters().dropped(turn::Drop::peer_denied), 3u);
+  // Nor is port 0 of an ordinary peer a destination, whatever its permission.
+  ASSERT_EQ(request(stun::Method::create_permission, peer("8.8.8.8:0")).error_code(), 0);
+  EXPECT_TRUE(deliver(send_indication("8.8.8.8:0", "nowhere")).empty());
+  EXPECT_EQ(deliver(send_indication("8.8.8.8:53", "somewhere")).size(), 1u);
+  EXPECT_EQ(request(stun::Method::channel_bind, channel(0x4005, "8.8.8.8:0")).error_code(), 403);
   // Nor does a permission for an address reopen what the address itself is refused for.
   for (const char* p : {"127.0.0.1:0", "0.0.0.0:0", "10.0.0.1:0", "169.254.169.254:0"})
     EXPECT_EQ(request(stun::Method::create_permission, peer(p)).error_code(), 403) << p;
