@@ -248,7 +248,12 @@ void Server::handle_stun(const Now& now, const FiveTuple& t, const stun::Message
   if (a != nullptr) {
     if (const auto* cached = a->responses.find(m.transaction_id_ptr())) {
       // A retransmission: the same answer again, without acting twice (RFC 8489 §6.3.1).
-      return emit(r, Bytes{cached->data(), cached->size()}, out);
+      // Copied into the outbox, which is sent once per batch: a later datagram of the same
+      // batch may replace the cache entry or delete the allocation that holds it.
+      const MutableBytes room = out.scratch();
+      if (room.size() < cached->size()) return counters_.drop(Drop::outbox_full);
+      std::memcpy(room.data(), cached->data(), cached->size());
+      return emit(r, out.commit(cached->size()), out);
     }
   }
 

@@ -408,3 +408,27 @@ TEST_F(TurnFixture, TinyRequestsNeverGetAmplifiedAnswers) {
   auto unknown_method = test::build(static_cast<stun::Method>(0x0ff), stun::Class::request, test::random_tid(), {});
   for (const auto& reply : deliver(unknown_method)) EXPECT_LE(reply.bytes.size(), 3 * unknown_method.size());
 }
+
+// Found by the turn_session fuzzer: a worker sends its outbox once per batch, so what a
+// transmit points at must outlive every later datagram of the batch. A retransmission was
+// answered with a pointer into the allocation's response cache; a Refresh with lifetime 0 in
+// the same batch freed it, and the batch's send would have read freed memory (handing heap
+// contents to the client). The answer is copied into the outbox now.
+TEST_F(TurnFixture, ARetransmissionsAnswerSurvivesItsAllocationsDeletionInTheSameBatch) {
+  allocate();
+  const auto tid = test::random_tid();
+  const auto first = request(stun::Method::create_permission, peer("8.8.8.8:1"), client, true, tid);
+  ASSERT_EQ(first.error_code(), 0);
+  // One batch: the retransmission, then the deletion, then the batch is sent.
+  out.clear();
+  auto a = creds(client);
+  const auto again = test::build(stun::Method::create_permission, stun::Class::request, tid, peer("8.8.8.8:1"), &a);
+  const auto gone = test::build(stun::Method::refresh, stun::Class::request, test::random_tid(),
+                                [](stun::MessageBuilder& b) { b.add_u32(attr::lifetime, 0); }, &a);
+  server->on_client_datagram(now, listener, client, again, out);
+  server->on_client_datagram(now, listener, client, gone, out);
+  ASSERT_EQ(server->allocation_count(), 0u);
+  ASSERT_EQ(out.transmits().size(), 2u);
+  const auto& t = out.transmits()[0];
+  EXPECT_EQ(std::vector<std::byte>(t.data, t.data + t.size), first.bytes);
+}
