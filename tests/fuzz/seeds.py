@@ -69,6 +69,18 @@ guesses = b"".join(req(client(0, 0), T, how=0x1C, tid=20 + i) for i in range(8))
 write("turn_session", "password_guesses", b"\x00" + guesses + req(client(0, 0), T, tid=40))
 write("turn_session", "drain_alternate", b"\x10" + bytes([0x0F, 0x0C]) + req(client(0, 0), T) + bytes([0x0F, 0x15]))
 
+write("turn_session", "udp_call_outbox_of_two", b"\x40" + udp_call)
+write("turn_session", "dual_without_ipv6", b"\x80" + dual)
+# Quotas: client 5 shares client 0's address (per source: 1), then five allocations of two
+# users (total: 4), then a fourth of alice's (per user: 3).
+quota = b"".join(req(client(0, c), T, user=u, tid=50 + c)
+                 for c, u in ((0, 0), (5, 1), (2, 0), (3, 1), (1, 1), (4, 1), (4, 0)))
+write("turn_session", "quotas", b"\x00" + quota)
+# Five channels on one allocation (at most four).
+channels = req(client(0, 0), T) + b"".join(
+    req(client(6, 0), PEER | CHAN, attrs=peer(pick=i, port_sel=0) + bytes([i]), tid=60 + i) for i in range(5))
+write("turn_session", "channels_full", b"\x00" + channels)
+
 # stream_framing: STUN and ChannelData back to back, with ChannelData padding.
 stun_req = struct.pack("!HHI12s", 0x0001, 8, 0x2112A442, b"\x01" * 12) + struct.pack("!HHI", 0x0019, 4, 17 << 24)
 channel = struct.pack("!HH", 0x4000, 5) + b"media\x00\x00\x00"

@@ -55,7 +55,9 @@ constexpr const char* kSecret = "fuzz-secret";
 
 class Session {
  public:
-  explicit Session(std::uint8_t config) {
+  // Config bit 0x40: an outbox of two transmits, emptied only every fourth step, as a worker's
+  // is when a batch fills it: every path that sends meets a full one.
+  explicit Session(std::uint8_t config) : small_outbox_(config & 0x40), out_(small_outbox_ ? 2 : 64, 64 * 1024) {
     policy::PeerPolicyConfig pc;
     pc.relayed_addresses = {*IpAddress::parse("198.51.100.1"), *IpAddress::parse("2001:db8::1")};
     pc.host_addresses = {*IpAddress::parse("203.0.113.1")};
@@ -75,6 +77,7 @@ class Session {
     if (config & 0x04) options_.external_ip_v4 = *IpAddress::parse("192.0.2.200");
     if (config & 0x08) options_.bandwidth_cap = 2000;
     if (config & 0x10) options_.alternate_servers = {*Endpoint::parse("192.0.2.50:3478")};
+    if (config & 0x80) options_.relay_v6 = false;      // the second family of a dual request fails
     // Small quotas, so that over_total, over_user and over_source are reached too.
     server_ = std::make_unique<turn::Server>(options_, snapshot(kSecret), ports_, &live_, &quotas_);
     server_->set_tcp_host(&tcp_);
@@ -84,7 +87,7 @@ class Session {
   void run(Reader& in) {
     int steps = 0;
     while (!in.done() && ++steps < 512) {
-      out_.clear();
+      if (!small_outbox_ || steps % 4 == 0) out_.clear();
       step(in);
       learn();
       server_->commit_kernel(now_.mono);
@@ -101,7 +104,8 @@ class Session {
   Endpoint peer(Reader& in) {
     static const char* fixed[] = {"8.8.8.8",      "9.9.9.9",     "2a00:1450::1", "127.0.0.1",   "10.0.0.1",
                                   "::1",          "0.0.0.0",     "::ffff:127.0.0.1", "198.51.100.1", "2001:db8::1",
-                                  "192.0.2.200",  "203.0.113.1", "64:ff9b::8.8.8.8", "::ffff:0:127.0.0.1", "169.254.169.254"};
+                                  "192.0.2.200",  "203.0.113.1", "64:ff9b::8.8.8.8", "::ffff:0:127.0.0.1", "169.254.169.254",
+                                  "2002:808:808::1", "2002:7f00:1::1", "2001:0:808:808::f7f7:f7f7", "2001:0:a00:1::1"};
     const std::uint8_t pick = in.u8();
     Endpoint ep;
     if (pick & 0x80 && !relayed_.empty()) {
@@ -131,7 +135,10 @@ class Session {
 
   void add_attributes(stun::MessageBuilder& b, Reader& in) {
     const std::uint8_t mask = in.u8(), more = in.u8();
-    if (mask & 0x01) b.add_u32(attr::requested_transport, std::uint32_t{(more & 0x01) ? 6u : 17u} << 24);
+    if (mask & 0x01) {
+      const std::uint32_t protocol = (more & 0x01) ? ((more & 0x04) && (more & 0x02) ? 99u : 6u) : 17u;  // 99: no such
+      b.add_u32(attr::requested_transport, protocol << 24);
+    }
     if (mask & 0x02) {
       static const std::uint32_t lifetimes[] = {0, 30, 600, 3600, 100000};
       const std::uint8_t l = in.u8();
@@ -190,9 +197,17 @@ class Session {
       b.add_text(attr::realm, c.realm.empty() ? "hush" : c.realm);
       b.add_text(attr::nonce, c.nonce);
       const std::string password = wrong_password ? "guess" : auth::rest_password(kSecret, user);
-      auto key = stun::long_term_key(user, c.realm.empty() ? "hush" : c.realm, password);
-      if (sha256) b.add_integrity_sha256(key);
-      else b.add_integrity(key);
+      const std::string& realm = c.realm.empty() ? std::string("hush") : c.realm;
+      if (sha256 && (how & 0x04)) {
+        // RFC 8489 §14.12: PASSWORD-ALGORITHM SHA-256, the key a SHA-256 of user:realm:password.
+        const std::byte algorithm[4] = {std::byte{0}, std::byte{2}, std::byte{0}, std::byte{0}};
+        b.add(attr::password_algorithm, Bytes{algorithm, 4});
+        b.add_integrity_sha256(stun::long_term_key_sha256(user, realm, password));
+      } else {
+        auto key = stun::long_term_key(user, realm, password);
+        if (sha256) b.add_integrity_sha256(key);
+        else b.add_integrity(key);
+      }
     }
     if (fingerprint) b.add_fingerprint();
     auto msg = b.finish();
@@ -267,14 +282,18 @@ class Session {
         now_.mono += std::chrono::milliseconds(t < 128 ? 20 * (t % 8) : 1000 * seconds[t % 8]);
         now_.unix += t < 128 ? 0 : seconds[t % 8];
         server_->on_timer(now_);
-        while (server_->release_due(now_, out_)) out_.clear();
+        // As the worker does: what release_due() queued points into the allocations'
+        // smoothing queues and is sent at once, before anything else can change them.
+        if (server_->next_release()) while (server_->release_due(now_, out_)) out_.clear();
+        out_.clear();
         return;
       }
       default: {  // operations: reload, drain
         const std::uint8_t r = in.u8();
         if (r & 1) server_->set_snapshot(snapshot((r & 2) ? kSecret : "rotated"));
         if (r & 4) server_->set_draining((r & 8) != 0);
-        if (r & 64) quotas_.set_limits(turn::QuotaLimits{r & 128 ? 0u : 6u, 3, 2});
+        if (r & 64) quotas_.set_limits(turn::QuotaLimits{r & 128 ? 0u : 4u, 3, 1});
+        if (r & 128) (void)server_->gauges(now_.mono);  // what a metrics scrape reads
         if (r & 16) {
           turn::ServerOptions o = options_;
           o.max_permissions = 1 + r % 4;
@@ -315,18 +334,20 @@ class Session {
   policy::RelayPortRegistry live_;
   turn::ServerOptions options_;
   Ports ports_;
-  turn::Quotas quotas_{turn::QuotaLimits{6, 3, 2}};
+  turn::Quotas quotas_{turn::QuotaLimits{4, 3, 1}};
   TcpHost tcp_;    // outlive the server, whose destructor closes what is left
   Kernel kernel_;
   std::unique_ptr<turn::Server> server_;
-  turn::Outbox out_{64, 64 * 1024};
+  bool small_outbox_;
+  turn::Outbox out_;
   turn::Now now_{turn::TimePoint{} + std::chrono::hours(1), 1'700'000'000};
   std::vector<std::byte> peer_buf_ = std::vector<std::byte>(turn::kPeerHeadroom + 300);
-  Client clients_[5] = {{*Endpoint::parse("192.0.2.1:1000"), 0, {}, {}},
+  Client clients_[6] = {{*Endpoint::parse("192.0.2.1:1000"), 0, {}, {}},
                         {*Endpoint::parse("[2001:db8::5]:1000"), 0, {}, {}},
                         {*Endpoint::parse("192.0.2.2:2000"), turn::kTcpListenerBase, {}, {}},
                         {*Endpoint::parse("192.0.2.3:3000"), turn::kTlsListenerBase, {}, {}},
-                        {*Endpoint::parse("192.0.2.4:4000"), turn::kDtlsListenerBase, {}, {}}};
+                        {*Endpoint::parse("192.0.2.4:4000"), turn::kDtlsListenerBase, {}, {}},
+                        {*Endpoint::parse("192.0.2.1:1001"), 0, {}, {}}};  // client 0's address again: per-source quota
   std::vector<Endpoint> relayed_;
   std::vector<std::array<std::byte, 8>> tokens_;
   std::vector<std::uint32_t> connection_ids_;
