@@ -403,7 +403,6 @@ void Server::reply_unauthenticated(const Request& r, int code, Outbox& out, bool
 
 void Server::reply_error(const Request& r, int code, Allocation* cache_in, Outbox& out,
                          std::span<const std::uint16_t> unknown, const Endpoint* alternate) {
-  if (code == stun::error::forbidden) strike(r);  // an authenticated request for a forbidden peer
   stun::MessageBuilder b(out.scratch(), r.msg.method(), Class::error, r.msg.transaction_id_ptr());
   b.add_error(code);
   if (!unknown.empty()) b.add_unknown_attributes(unknown);

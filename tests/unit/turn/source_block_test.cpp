@@ -47,14 +47,15 @@ TEST_F(TurnFixture, FailuresAnyoneCanForgeDoNotCount) {
   EXPECT_EQ(request(stun::Method::allocate, test::udp_transport()).error_code(), 0);
 }
 
-TEST_F(TurnFixture, AskingForForbiddenPeersBlocksTheSource) {
+// ICE agents ask for permissions to every remote candidate, private host addresses included,
+// and liblinphone's retries one five times a second: a 403 is an answer, not an offence, or a
+// softphone's own user (and everyone behind the same NAT) would be blocked within seconds.
+TEST_F(TurnFixture, AskingForForbiddenPeersDoesNotBlockTheSource) {
   options.block = policy::BlockLimits{5, 60'000'000'000, 300'000'000'000};
   start();
   allocate();
-  for (int i = 0; i < 5; ++i)
-    EXPECT_EQ(request(stun::Method::create_permission, peer("169.254.169.254:80")).error_code(), 403) << i;
-  EXPECT_EQ(server->counters().source_blocks, 1u);
-  EXPECT_TRUE(deliver(test::build(stun::Method::create_permission, stun::Class::request, test::random_tid(),
-                                  peer("8.8.8.8:1"), nullptr))
-                  .empty());
+  for (int i = 0; i < 50; ++i)
+    EXPECT_EQ(request(stun::Method::create_permission, peer("192.168.2.2:7078")).error_code(), 403) << i;
+  EXPECT_EQ(server->counters().source_blocks, 0u);
+  EXPECT_EQ(request(stun::Method::create_permission, peer("8.8.8.8:1")).error_code(), 0);
 }
