@@ -53,10 +53,11 @@ policy::PeerPolicyConfig peer_policy_config(const config::Config& c) {
 }
 
 std::shared_ptr<const turn::Snapshot> make_snapshot(const config::Config& c, auth::SecretSet secrets,
+                                                    auth::UserTable users,
                                                     std::shared_ptr<const auth::NonceIssuer> nonces,
                                                     const policy::RelayPortRegistry& live) {
   return std::make_shared<const turn::Snapshot>(turn::Snapshot{
-      auth::Authenticator(c.realm, std::move(secrets), std::move(nonces)),
+      auth::Authenticator(c.realm, std::move(secrets), std::move(nonces), std::move(users)),
       policy::PeerPolicy(peer_policy_config(c), &live)});
 }
 
@@ -172,9 +173,19 @@ struct State {
   bool ready() { return !draining.load() && !quotas.full(); }
 };
 
+// --users-file, keyed for the realm; none when the option is not given.
+Result<auth::UserTable, std::string> load_users(const config::Config& c) {
+  if (c.users_file.empty()) return auth::UserTable{};
+  return auth::UserTable::load_file(c.users_file, c.realm);
+}
+
 }  // namespace
 
 int check_config(const config::Config& c) {
+  if (auto users = load_users(c); !users) {
+    std::cerr << "hush-relay: --users-file: " << users.error() << "\n";
+    return 2;
+  }
   if (!c.secret_file.empty()) {
     auto loaded = auth::SecretSet::load_file(c.secret_file);
     if (!loaded) {
@@ -215,6 +226,12 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     }
     secrets = std::move(*loaded);
   }
+  auto users = load_users(c);
+  if (!users) {
+    std::cerr << "hush-relay: --users-file: " << users.error() << "\n";
+    return 2;
+  }
+  if (!users->empty()) log::info("--users-file: " + std::to_string(users->size()) + " static users");
 
   // Signals are handled by this thread alone: block them before other threads start.
   sigset_t signals;
@@ -244,7 +261,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   state.quotas.set_limits(quota_limits(c));
   state.max_allocations = c.max_allocations;
   auto nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(c.nonce_lifetime));
-  auto snapshot = make_snapshot(c, secrets, nonces, *live);
+  auto snapshot = make_snapshot(c, secrets, std::move(*users), nonces, *live);
 
   const std::vector<Endpoint> listen = net::expand_wildcards(c.listen);
   if (listen.empty()) {
@@ -392,6 +409,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
       if (!loaded) return reject("--secret-file: " + loaded.error());
       next_secrets = std::move(*loaded);
     }
+    auto next_users = load_users(next);
+    if (!next_users) return reject("--users-file: " + next_users.error());
     std::shared_ptr<boost::asio::ssl::context> next_tls;
     net::DtlsContext next_dtls;
     if (tls) {
@@ -425,7 +444,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     if (generated) next.secret_file.clear();
     if (next.nonce_lifetime != c.nonce_lifetime)
       nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(next.nonce_lifetime));
-    auto next_snapshot = make_snapshot(next, next_secrets, nonces, *live);
+    auto next_snapshot = make_snapshot(next, next_secrets, std::move(*next_users), nonces, *live);
     state.quotas.set_limits(quota_limits(next));
     state.max_allocations = next.max_allocations;
     for (auto& w : state.workers) {

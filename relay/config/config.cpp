@@ -66,6 +66,7 @@ struct Raw {
   std::string relay_ports = "49152-65535";
   std::string realm = "hush";
   std::string secret_file;
+  std::string users_file;
   std::string threads = "0";
   std::vector<std::string> allow_peer;
   std::vector<std::string> deny_peer;
@@ -157,6 +158,9 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--secret-file", r.secret_file,
                  "File with REST shared secrets, one per line: the first mints, all verify "
                  "(default: a random secret for this run, printed with a credential)");
+  app.add_option("--users-file", r.users_file,
+                 "File of static long-term users, name:password or name:0xKEY (coturn's user= lines), one per "
+                 "line (default: none, REST credentials only)");
   app.add_option("--threads", r.threads, "Worker threads (0: one per core)")->capture_default_str();
   app.add_option("--allow-peer", r.allow_peer, "Allow relaying to this CIDR despite the default deny ranges (repeatable)");
   app.add_option("--deny-peer", r.deny_peer, "Never relay to this CIDR (repeatable)");
@@ -314,6 +318,7 @@ Config validate(const Raw& r, const std::string& config_file) {
   if (r.realm.empty() || r.realm.size() > 127) throw Invalid{"--realm", "needs 1 to 127 characters"};
   c.realm = r.realm;
   c.secret_file = r.secret_file;
+  c.users_file = r.users_file;
   c.threads = number<unsigned>("--threads", r.threads, 0, 256);
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   c.allow_peer = cidrs("--allow-peer", r.allow_peer);

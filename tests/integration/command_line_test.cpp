@@ -32,6 +32,9 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--relay-ip 0.0.0.0", "--relay-ip"},
       {"--listen 0.0.0.0:3478", "--relay-ip"},
       {"--secret-file /nonexistent/secret", "--secret-file"},
+      {"--users-file /nonexistent/users", "--users-file"},
+      {"--users-file /etc/hostname", "--users-file"},  // no name:password line
+      {"--check-config --users-file /etc/hostname", "--users-file"},
       {"--no-such-option", "--no-such-option"},
       {"--metrics nowhere", "--metrics"},
       {"--metrics 192.0.2.99:9641", "--metrics"},  // not an address of this host

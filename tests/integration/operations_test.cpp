@@ -239,6 +239,36 @@ TEST(Reload, SighupAppliesTheConfigFileAndSecretsWithoutDroppingCalls) {
   std::remove(conf.c_str());
 }
 
+// --users-file: static users verify beside REST credentials; SIGHUP re-reads the file, a bad
+// one is rejected whole, and neither a username nor a password reaches the log.
+TEST(Reload, SighupReReadsTheUsersFileAndABadOneIsRejected) {
+  const auto mport = free_tcp_port();
+  const std::string users = temp_file("# softphones\nalice:wonderland\n");
+  Relay relay(with_metrics(mport, {"--users-file", users}));
+  TurnClient alice(relay.endpoint(), "alice", "wonderland");
+  ASSERT_TRUE(alice.allocate()) << alice.last_error();
+  const std::string rest = relay.credential_username();
+  TurnClient web(relay.endpoint(), rest, auth::rest_password(relay.secret, rest));
+  EXPECT_TRUE(web.allocate()) << web.last_error();
+
+  std::ofstream(users) << "alice:wonderland\nbob\n";  // line 2 has no password
+  relay.process().signal(SIGHUP);
+  ASSERT_TRUE(relay.process().await_output("--users-file: " + users + " line 2"));
+  EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_config_reload_failures_total"), 1);
+  TurnClient alice2(relay.endpoint(), "alice", "wonderland");
+  EXPECT_TRUE(alice2.allocate()) << alice2.last_error();
+
+  std::ofstream(users) << "bob:0x" << "bc807ee29df3c9ffa736523fb2c4e8ee" << "\n";  // alice is gone
+  relay.process().signal(SIGHUP);
+  ASSERT_TRUE(relay.process().await_output("reloaded"));
+  TurnClient alice3(relay.endpoint(), "alice", "wonderland");
+  EXPECT_FALSE(alice3.allocate());
+  EXPECT_EQ(alice3.last_error(), 401);
+  const std::string log = relay.process().output();
+  for (const char* secret : {"alice", "wonderland", "bc807ee2"}) EXPECT_EQ(log.find(secret), std::string::npos) << log;
+  std::remove(users.c_str());
+}
+
 TEST(ScaleOut, OneSecretServesTwoInstancesAndAFullOneRedirectsToTheOther) {
   Relay second({}, "127.0.0.2");
   Relay first({"--max-allocations", "1", "--alternate-server", second.endpoint().to_string()});

@@ -21,6 +21,7 @@ struct LongTermAuth {
   std::string nonce;
   std::string password;
   bool sha256 = false;  // MESSAGE-INTEGRITY-SHA256 instead of MESSAGE-INTEGRITY
+  bool sha256_key = false;  // PASSWORD-ALGORITHM SHA-256: the key is SHA-256(username:realm:password)
 };
 
 inline stun::TransactionId random_tid() {
@@ -39,7 +40,15 @@ inline std::vector<std::byte> build(stun::Method m, stun::Class c, const stun::T
     b.add_text(stun::attr::username, auth->username);
     b.add_text(stun::attr::realm, auth->realm);
     b.add_text(stun::attr::nonce, auth->nonce);
-    auto key = stun::long_term_key(auth->username, auth->realm, auth->password);
+    std::vector<std::byte> key;
+    if (auth->sha256_key) {
+      b.add_u32(stun::attr::password_algorithm, std::uint32_t{0x0002} << 16);
+      auto k = stun::long_term_key_sha256(auth->username, auth->realm, auth->password);
+      key.assign(k.begin(), k.end());
+    } else {
+      auto k = stun::long_term_key(auth->username, auth->realm, auth->password);
+      key.assign(k.begin(), k.end());
+    }
     if (auth->sha256) b.add_integrity_sha256(key);
     else b.add_integrity(key);
   }

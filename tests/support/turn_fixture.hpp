@@ -84,6 +84,7 @@ class TurnFixture : public ::testing::Test {
   Endpoint client = *Endpoint::parse("192.0.2.1:40000");
   std::uint16_t listener = 0;  // where requests arrive: UDP by default (kTlsListenerBase: TLS)
   std::string username = "1700086400:test";
+  auth::UserTable users;  // static long-term users beside the REST secret
   std::vector<std::byte> peer_buffer = std::vector<std::byte>(70000);
 
   void start(std::size_t user_quota = 0, std::vector<const char*> allow = {}) {
@@ -93,7 +94,7 @@ class TurnFixture : public ::testing::Test {
     pc.service_ports = {3478};
     pc.relay_port_min = 49152;
     auto snap = std::make_shared<const turn::Snapshot>(turn::Snapshot{
-        auth::Authenticator(realm, auth::SecretSet({secret}), nonces), policy::PeerPolicy(pc, &live)});
+        auth::Authenticator(realm, auth::SecretSet({secret}), nonces, users), policy::PeerPolicy(pc, &live)});
     turn::QuotaLimits l = limits;
     if (user_quota != 0) l.per_user = user_quota;
     quota = std::make_unique<turn::Quotas>(l);

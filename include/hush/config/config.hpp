@@ -43,6 +43,7 @@ struct Config {
   std::uint16_t relay_port_max = 65535;
   std::string realm = "hush";
   std::string secret_file;  // empty: a secret is generated for this run only
+  std::string users_file;   // static long-term users; empty: none
   unsigned threads = 1;
   std::vector<policy::Cidr> allow_peer;
   std::vector<policy::Cidr> deny_peer;
