@@ -36,6 +36,8 @@ policy::PeerPolicyConfig peer_policy_config(const config::Config& c) {
   policy::PeerPolicyConfig p;
   p.allow = c.allow_peer;
   p.deny = c.deny_peer;
+  p.relayed_only = c.relay_to_relay_only;
+  p.peer_relays = c.peer_relay;
   for (const auto& a : {c.relay_v4, c.relay_v6, c.external_v4, c.external_v6})
     if (a) p.relayed_addresses.push_back(*a);
   p.host_addresses = net::host_addresses();

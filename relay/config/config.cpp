@@ -70,6 +70,8 @@ struct Raw {
   std::string threads = "0";
   std::vector<std::string> allow_peer;
   std::vector<std::string> deny_peer;
+  bool relay_to_relay_only = false;
+  std::vector<std::string> peer_relay;
   std::string log_level = "info";
   std::string log_format = "text";
   bool log_pseudonyms = false;
@@ -164,6 +166,11 @@ void add_run_options(CLI::App& app, Raw& r) {
   app.add_option("--threads", r.threads, "Worker threads (0: one per core)")->capture_default_str();
   app.add_option("--allow-peer", r.allow_peer, "Allow relaying to this CIDR despite the default deny ranges (repeatable)");
   app.add_option("--deny-peer", r.deny_peer, "Never relay to this CIDR (repeatable)");
+  app.add_flag("--relay-to-relay-only", r.relay_to_relay_only,
+               "Relay only between relayed addresses (this relay's and --peer-relay's): callers never exchange "
+               "a packet with each other's own address");
+  app.add_option("--peer-relay", r.peer_relay,
+                 "Relayed addresses of sibling relays that --relay-to-relay-only accepts as peers (CIDR, repeatable)");
   app.add_option("--log-level", r.log_level, "debug, info, warn, error or off")->capture_default_str();
   app.add_option("--log-format", r.log_format, "text or json (one object per line)")->capture_default_str();
   app.add_flag("--log-pseudonyms", r.log_pseudonyms,
@@ -323,6 +330,10 @@ Config validate(const Raw& r, const std::string& config_file) {
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   c.allow_peer = cidrs("--allow-peer", r.allow_peer);
   c.deny_peer = cidrs("--deny-peer", r.deny_peer);
+  c.relay_to_relay_only = r.relay_to_relay_only;
+  c.peer_relay = cidrs("--peer-relay", r.peer_relay);
+  if (!c.peer_relay.empty() && !c.relay_to_relay_only)
+    throw Invalid{"--peer-relay", "applies only with --relay-to-relay-only"};
   if (!log::parse_level(r.log_level, c.log_level))
     throw Invalid{"--log-level", "expected debug, info, warn, error or off, got '" + r.log_level + "'"};
   if (!log::parse_format(r.log_format, c.log_format))

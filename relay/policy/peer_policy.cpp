@@ -96,6 +96,11 @@ AddressClass PeerPolicy::classify(const IpAddress& ip) const {
   // Exactly the relayed addresses, whatever range they are in (a relay on 10.0.0.5 still
   // carries calls between its users); their ports are decided per datagram.
   if (relayed_address(ip)) return AddressClass::relayed;
+  if (config_.relayed_only) {
+    // A sibling relay's relayed address may be private (a cluster's network) but never this
+    // host's; --allow-peer does not widen this mode.
+    return listed(config_.peer_relays, ip) && !host_address(ip) ? AddressClass::peer : AddressClass::denied;
+  }
   if (host_address(ip)) return listed(config_.allow, ip) ? AddressClass::host : AddressClass::denied;
   if (denied_by_default(ip)) return AddressClass::denied;
   return AddressClass::peer;

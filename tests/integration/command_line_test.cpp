@@ -27,6 +27,8 @@ TEST(CommandLine, BadValuesExitTwoNamingTheOption) {
       {"--threads many", "--threads"},
       {"--allow-peer 10.0.0.0/99", "--allow-peer"},
       {"--deny-peer banana", "--deny-peer"},
+      {"--peer-relay 10.1.2.0/24", "--peer-relay"},  // without --relay-to-relay-only
+      {"--relay-to-relay-only --peer-relay banana", "--peer-relay"},
       {"--log-level loud", "--log-level"},
       {"--max-lifetime 5", "--max-lifetime"},
       {"--relay-ip 0.0.0.0", "--relay-ip"},

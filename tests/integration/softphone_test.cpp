@@ -11,11 +11,17 @@
 // credentials are set as a softphone user sets them: a fixed username and password in the
 // account's NAT policy, here static users (--users-file) or a REST credential pasted in.
 //
+// The lab's NAT addresses stand for public ones (--allow-peer), so hush may relay to them as
+// to any caller on the internet. liblinphone has no relay-only ICE setting: with hush's
+// default policy its ICE pairs a relayed candidate with the other side's reflexive one, and
+// each caller learns the other's NAT address. --relay-to-relay-only stops that at the relay.
+//
 // Asserted: the call connects; ZRTP completes on both sides with the same SAS; RTP flows both
 // ways (the agents' own counters); every ZRTP and SRTP packet one agent sent through hush
 // arrived at the other byte for byte (captured on both agents' interfaces, framing taken
-// apart, payloads compared); nothing but SIP reaches an agent from anywhere but hush, and no
-// payload hush delivers carries the other agent's addresses; hush's log names neither agent.
+// apart, payloads compared); nothing but SIP reaches an agent from anywhere but hush; no
+// payload carries the other agent's LAN address, and relay-to-relay neither its NAT's, nor
+// does hush name anyone but its relayed address; hush's log names neither agent.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
@@ -53,6 +59,7 @@ namespace {
 constexpr const char* kHush = "203.0.113.1";
 constexpr const char* kTurnName = "turn.hush.test";  // how the agents name the server
 constexpr int kCallSeconds = 6;
+constexpr std::uint16_t kRelayPortMin = 61000, kRelayPortMax = 61100;
 
 struct Side {
   std::string ns;
@@ -243,19 +250,19 @@ struct Payload {
   std::vector<std::byte> bytes;
   Time at;           // when the agent's interface saw it
   std::string peer;  // sent: the peer it was addressed to (Send indication, or the channel's)
+  std::string destination;  // the same with its port
 };
 
 // What went through TURN: the payloads an agent handed to hush for a peer (ChannelData and
 // Send indications), the payloads hush delivered (ChannelData and Data indications), the peer
-// addresses hush named in Data indications; when the agent's first permission (or channel)
-// was granted and when it let its allocation go. Outside that time hush drops what the other
-// agent sends it, as RFC 8656 requires.
+// addresses hush named in Data indications, and when the agent let its allocation go.
 struct TurnTraffic {
   std::vector<Payload> sent, received;
   std::vector<std::string> peers_named;
-  std::map<std::uint16_t, std::string> channels;  // bound by the agent: number -> peer
-  Time first_permission = Time::max();
-  Time released = Time::max();  // Refresh with LIFETIME 0, or the TURN connection closed
+  std::map<std::uint16_t, Endpoint> channels;  // bound by the agent: number -> peer
+  std::vector<Time> releases;  // Refreshes with LIFETIME 0, TURN connections closed
+  Time released = Time::max();  // the first of those as the call ended
+  std::size_t raw_received = 0;  // media from a relayed address outside TURN
   std::size_t unparsed = 0;
 };
 
@@ -266,27 +273,26 @@ void take_frame(Bytes frame, bool outgoing, Time at, TurnTraffic& t) {
   if (first >= 0x40 && first <= 0x7f) {  // ChannelData
     if (frame.size() < 4 || frame.size() < 4u + load_u16(frame.data() + 2)) return void(++t.unparsed);
     const std::uint16_t number = load_u16(frame.data());
+    const Endpoint peer = outgoing && t.channels.count(number) ? t.channels[number] : Endpoint{};
     into.push_back({{frame.begin() + 4, frame.begin() + 4 + load_u16(frame.data() + 2)}, at,
-                    outgoing && t.channels.count(number) ? t.channels[number] : ""});
+                    outgoing ? peer.ip.to_string() : "", outgoing ? peer.to_string() : ""});
     return;
   }
   auto m = stun::MessageView::parse(frame);
   if (!m) return void(++t.unparsed);
-  if (!outgoing && m->message_class() == stun::Class::success &&
-      (m->method() == stun::Method::create_permission || m->method() == stun::Method::channel_bind))
-    t.first_permission = std::min(t.first_permission, at);
-  std::string peer;
+  Endpoint peer;
   if (auto attr = m->find(stun::attr::xor_peer_address))
-    if (auto ep = stun::decode_xor_address(*attr, m->transaction_id_ptr())) peer = ep->ip.to_string();
+    if (auto ep = stun::decode_xor_address(*attr, m->transaction_id_ptr())) peer = *ep;
   if (outgoing && m->method() == stun::Method::channel_bind && m->message_class() == stun::Class::request)
     if (auto number = m->find(stun::attr::channel_number); number && number->size() >= 2)
       t.channels[load_u16(number->data())] = peer;
   if (outgoing && m->method() == stun::Method::refresh && m->message_class() == stun::Class::request)
     if (auto lifetime = m->find(stun::attr::lifetime); lifetime && lifetime->size() == 4 && load_u32(lifetime->data()) == 0)
-      t.released = std::min(t.released, at);
+      t.releases.push_back(at);
   if (m->method() != stun::Method::send && m->method() != stun::Method::data) return;  // TURN control
-  if (!outgoing) t.peers_named.push_back(peer);
-  if (auto data = m->find(stun::attr::data)) into.push_back({{data->begin(), data->end()}, at, outgoing ? peer : ""});
+  if (!outgoing) t.peers_named.push_back(peer.ip.to_string());
+  if (auto data = m->find(stun::attr::data))
+    into.push_back({{data->begin(), data->end()}, at, outgoing ? peer.ip.to_string() : "", outgoing ? peer.to_string() : ""});
 }
 
 // TCP: each direction's bytes in sequence order, then split into frames (RFC 8656 §12.5).
@@ -328,16 +334,34 @@ void take_stream(std::vector<const Segment*> segs, bool outgoing, TurnTraffic& t
   }
 }
 
+bool relayed_port(std::uint16_t port) { return port >= kRelayPortMin && port <= kRelayPortMax; }
+
 TurnTraffic turn_traffic(const std::vector<Segment>& segs, std::uint16_t server_port) {
   TurnTraffic t;
   std::map<std::tuple<bool, std::string, std::uint16_t, std::uint16_t>, std::vector<const Segment*>> streams;
   for (const auto& s : segs) {
+    // Media that ICE sent straight to a relayed address, outside TURN: a reflexive candidate
+    // paired with the other agent's relayed one (only when the policy lets hush relay to the
+    // agents' NAT addresses).
+    if (!s.tcp && s.remote() == kHush && relayed_port(s.remote_port())) {
+      (s.outgoing ? t.sent : t.received)
+          .push_back({s.payload, s.at, s.outgoing ? kHush : "",
+                      s.outgoing ? std::string(kHush) + ":" + std::to_string(s.dport) : ""});
+      if (!s.outgoing) ++t.raw_received;
+      continue;
+    }
     if (s.remote() != kHush || s.remote_port() != server_port) continue;
-    if (s.tcp && s.outgoing && s.closing) t.released = std::min(t.released, s.at);
+    if (s.tcp && s.outgoing && s.closing) t.releases.push_back(s.at);
     if (s.tcp) streams[{s.outgoing, s.remote(), s.sport, s.dport}].push_back(&s);
     else take_frame(s.payload, s.outgoing, s.at, t);
   }
   for (auto& [key, list] : streams) take_stream(list, std::get<0>(key), t);
+  // What the agent let go as the call ended, not an allocation ICE left unused (liblinphone
+  // releases those once a pair without them is chosen).
+  Time last_sent{};
+  for (const auto& p : t.sent) last_sent = std::max(last_sent, p.at);
+  for (const Time at : t.releases)
+    if (at >= last_sent - std::chrono::milliseconds(500)) t.released = std::min(t.released, at);
   return t;
 }
 
@@ -351,26 +375,37 @@ bool is_srtp(const Payload& payload) {  // RTP and RTCP (RFC 7983: 128-191)
   return p.size() >= 12 && b >= 128 && b <= 191;
 }
 
-// ZRTP and SRTP payloads the sender addressed to hush's relayed address that are missing,
-// byte for byte, from what hush delivered to the receiver. Left out, because hush must drop
-// them: payloads to other peers (before ICE concludes an agent sends media to the address in
-// the other's SDP, a private one, refused here), those sent before both agents had a
-// permission, and those sent once the receiver had let its allocation go.
-std::size_t missing(const TurnTraffic& sender, const TurnTraffic& receiver, std::size_t& compared) {
-  const auto& sent = sender.sent;
-  const Time from = std::max(sender.first_permission, receiver.first_permission);
+// ZRTP and SRTP payloads the sender addressed to `to` (hush's relayed address, and the
+// receiver's NAT address where hush may relay to it) that are missing, byte for byte, from
+// what reached the receiver. Per destination (address and port), what is sent before the
+// first payload that arrives may be dropped, and must be where it is: hush drops what comes
+// before the receiving allocation's permission (RFC 8656 §10), a NAT what comes before its
+// mapping; after that, nothing may be lost. Left out as well: payloads to other peers (refused
+// by the policy) and those sent once the receiver had let its allocation go.
+std::size_t missing(const TurnTraffic& sender, const TurnTraffic& receiver, const std::set<std::string>& to,
+                    std::size_t& compared) {
   const auto text = [](const Payload& p) { return std::string(reinterpret_cast<const char*>(p.bytes.data()), p.bytes.size()); };
-  const auto& received = receiver.received;
   std::multiset<std::string> arrived;
-  for (const auto& p : received) arrived.insert(text(p));
+  for (const auto& p : receiver.received) arrived.insert(text(p));
+  std::map<std::string, std::vector<const Payload*>> by_destination;
+  for (const auto& p : sender.sent)
+    if ((is_zrtp(p) || is_srtp(p)) && to.count(p.peer) && p.at < receiver.released) by_destination[p.destination].push_back(&p);
   std::size_t lost = 0;
   compared = 0;
-  for (const auto& p : sent) {
-    if ((!is_zrtp(p) && !is_srtp(p)) || p.peer != kHush || p.at < from || p.at >= receiver.released) continue;
-    ++compared;
-    auto it = arrived.find(text(p));
-    if (it == arrived.end()) ++lost;
-    else arrived.erase(it);
+  for (auto& [destination, list] : by_destination) {
+    std::stable_sort(list.begin(), list.end(), [](const Payload* x, const Payload* y) { return x->at < y->at; });
+    bool open = false;
+    for (const Payload* p : list) {
+      auto it = arrived.find(text(*p));
+      if (it != arrived.end()) {
+        arrived.erase(it);
+        open = true;
+        ++compared;
+      } else if (open) {
+        ++lost;
+        ++compared;
+      }
+    }
   }
   return lost;
 }
@@ -426,6 +461,7 @@ struct Account {
 struct CallOptions {
   std::string transport = "udp";  // the agents' TURN transport
   Account a, b;
+  bool relay_only = true;  // --relay-to-relay-only
   std::vector<std::string> relay_args;
 };
 
@@ -445,8 +481,11 @@ class Softphone : public ::testing::Test {
 
   std::unique_ptr<Process> start_relay(const std::vector<std::string>& extra) {
     std::vector<std::string> args{"netns", "exec", topology.pub, HUSH_RELAY_BINARY, "--listen", std::string(kHush) + ":3478",
-                                  "--relay-ip", kHush, "--relay-ports", "61000-61100", "--threads", "1",
-                                  "--kernel-fastpath", "off", "--secret-file", dir + "/secret"};
+                                  "--relay-ip", kHush, "--relay-ports",
+                                  std::to_string(kRelayPortMin) + "-" + std::to_string(kRelayPortMax), "--threads", "1",
+                                  "--kernel-fastpath", "off", "--secret-file", dir + "/secret",
+                                  // In this lab the NATs' ranges stand for the public internet.
+                                  "--allow-peer", "198.51.100.0/24", "--allow-peer", "192.0.2.0/24"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto relay = std::make_unique<Process>("ip", args);
     EXPECT_TRUE(relay->await_output("started", std::chrono::seconds(5))) << relay->output();
@@ -469,7 +508,9 @@ class Softphone : public ::testing::Test {
 
   // Places the call from A to B and checks everything the file's header promises.
   void call(const CallOptions& o) {
-    auto relay = start_relay(o.relay_args);
+    auto args = o.relay_args;
+    if (o.relay_only) args.push_back("--relay-to-relay-only");
+    auto relay = start_relay(args);
     Capture capture_a(topology.a.ns, "eth0"), capture_b(topology.b.ns, "eth0");
     ASSERT_TRUE(capture_a.ok() && capture_b.ok());
     auto callee = start_agent(topology.b, o.b, o.transport, "");
@@ -516,12 +557,29 @@ class Softphone : public ::testing::Test {
       std::size_t compared = 0, zrtp = 0;
       for (const auto& p : ta.sent) zrtp += is_zrtp(p);
       EXPECT_GE(zrtp, 4u) << "ZRTP's Hello, Commit, DHPart and Confirm went through hush";
-      EXPECT_EQ(missing(ta, tb, compared), 0u) << "of " << compared << " sent by A";
+      const auto to = [&](const Side& receiver) {
+        return o.relay_only ? std::set<std::string>{kHush} : std::set<std::string>{kHush, receiver.public_ip};
+      };
+      EXPECT_EQ(missing(ta, tb, to(topology.b), compared), 0u) << "of " << compared << " sent by A";
       EXPECT_GE(compared, 150u);
-      EXPECT_EQ(missing(tb, ta, compared), 0u) << "of " << compared << " sent by B";
+      EXPECT_EQ(missing(tb, ta, to(topology.a), compared), 0u) << "of " << compared << " sent by B";
       EXPECT_GE(compared, 150u);
-      for (const auto* t : {&ta, &tb})
-        for (const auto& peer : t->peers_named) EXPECT_EQ(peer, kHush);
+      // Whom hush named to each agent as the sender of what it delivered.
+      std::set<std::string> named_to_a(ta.peers_named.begin(), ta.peers_named.end()),
+          named_to_b(tb.peers_named.begin(), tb.peers_named.end());
+      if (o.relay_only) {
+        EXPECT_EQ(named_to_a, std::set<std::string>{kHush});
+        EXPECT_EQ(named_to_b, std::set<std::string>{kHush});
+        EXPECT_EQ(ta.raw_received + tb.raw_received, 0u);
+      } else {
+        // Without it, liblinphone's ICE (which has no relay-only setting) pairs its relayed
+        // candidate with the other's reflexive one, and each caller learns the other's NAT
+        // address from hush: what --relay-to-relay-only is for.
+        EXPECT_TRUE(named_to_a.count(topology.b.public_ip) || named_to_b.count(topology.a.public_ip) ||
+                    ta.raw_received + tb.raw_received > 0);
+        for (const auto& named : {named_to_a, named_to_b})
+          for (const auto& ip : named) EXPECT_TRUE(ip == kHush || ip == topology.a.public_ip || ip == topology.b.public_ip) << ip;
+      }
       // For the record: what the agents addressed elsewhere through their relays (the other's
       // private or NAT address from its SDP, before ICE concluded), which hush refused.
       for (const auto& [name, t] : {std::pair{"A", &ta}, std::pair{"B", &tb}}) {
@@ -530,11 +588,15 @@ class Softphone : public ::testing::Test {
           if ((is_zrtp(p) || is_srtp(p)) && p.peer != kHush) ++elsewhere[p.peer.empty() ? "?" : p.peer];
         for (const auto& [peer, n] : elsewhere) std::cout << name << " sent " << n << " media packets via TURN to " << peer << "\n";
       }
-      // No payload hush delivered carries the other agent's address, plain or XOR-mapped.
-      for (const auto& [traffic, other] : {std::pair{&ta, &topology.b}, std::pair{&tb, &topology.a}})
-        for (const auto& ip : {other->lan_ip, other->public_ip})
+      // No payload hush delivered carries the other agent's own address, plain or XOR-mapped
+      // (nor, relay-to-relay, its NAT's).
+      for (const auto& [traffic, other] : {std::pair{&ta, &topology.b}, std::pair{&tb, &topology.a}}) {
+        std::vector<std::string> hidden{other->lan_ip};
+        if (o.relay_only) hidden.push_back(other->public_ip);
+        for (const auto& ip : hidden)
           for (const auto& form : address_forms(ip))
             for (const auto& p : traffic->received) EXPECT_FALSE(contains(p, form)) << ip;
+      }
     }
     // hush's log names neither agent nor their credentials.
     const std::string log = relay->output();
@@ -569,14 +631,15 @@ TEST_F(Softphone, ZrtpCallThroughHushOverUdpWithStaticUsers) {
                                      }
                                      return hex;
                                    }() << "\n";
-  call({"udp", {"alice", "wonderland"}, {"bob", "builder"}, {"--users-file", dir + "/users"}});
+  call({"udp", {"alice", "wonderland"}, {"bob", "builder"}, true, {"--users-file", dir + "/users"}});
 }
 
-// A REST credential pasted into both softphones' fixed fields; TURN over TCP.
+// A REST credential pasted into both softphones' fixed fields; TURN over TCP; hush's default
+// peer policy, under which each caller learns the other's NAT address (asserted).
 TEST_F(Softphone, ZrtpCallOverTurnTcpWithARestCredentialPastedAsStatic) {
   const Account pasted = rest_account();
   ASSERT_FALSE(pasted.user.empty());
-  call({"tcp", pasted, pasted, {}});
+  call({"tcp", pasted, pasted, false, {}});
 }
 
 // TURN over TLS. liblinphone 5.1's TLS is mbedTLS 2.28's, TLS 1.2 only, and hush pads TLS
@@ -590,6 +653,7 @@ TEST_F(Softphone, ZrtpCallOverTurnTlsWithPaddingOff) {
   call({"tls",
         {"alice", "wonderland"},
         {"bob", "builder"},
+        true,
         {"--users-file", dir + "/users", "--tls-listen", std::string(kHush) + ":5349", "--cert", dir + "/cert.pem",
          "--key", dir + "/key.pem", "--padding", "off"}});
 }

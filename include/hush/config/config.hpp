@@ -47,6 +47,8 @@ struct Config {
   unsigned threads = 1;
   std::vector<policy::Cidr> allow_peer;
   std::vector<policy::Cidr> deny_peer;
+  bool relay_to_relay_only = false;     // peers only at relayed addresses
+  std::vector<policy::Cidr> peer_relay;  // sibling relays' relayed addresses
   log::Level log_level = log::Level::info;
   log::Format log_format = log::Format::text;
   bool log_pseudonyms = false;

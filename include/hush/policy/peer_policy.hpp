@@ -24,6 +24,11 @@ struct PeerPolicyConfig {
   std::vector<std::uint16_t> service_ports;  // listening, metrics and API ports: never peers
   std::uint16_t relay_port_min = 49152;
   std::uint16_t relay_port_max = 65535;
+  // --relay-to-relay-only: the only peers are relayed addresses, this relay's and those of
+  // sibling relays (--peer-relay), so that neither caller of a call through hush ever
+  // exchanges a packet with the other's own address, whatever their ICE agents try.
+  bool relayed_only = false;
+  std::vector<Cidr> peer_relays;
 };
 
 enum class PeerDecision { allowed, denied };

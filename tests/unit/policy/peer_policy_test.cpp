@@ -324,3 +324,28 @@ TEST(PrefixRateLimiter, PrefixesThatCollideWithoutTheKeyAreLimitedApart) {
   }
   EXPECT_GE(limited_pairs, 7) << "pairs an attacker can find without the key still share a bucket";
 }
+
+// --relay-to-relay-only: for softphones whose ICE cannot be restricted to relay candidates,
+// the relay itself keeps callers from exchanging packets with each other's own addresses.
+TEST(PeerPolicy, RelayToRelayOnlyAcceptsRelayedAddressesAndSiblingRelaysAlone) {
+  policy::RelayPortRegistry live;
+  live.set_live(Family::v4, 50000, true);
+  policy::PeerPolicyConfig c;
+  c.relayed_addresses = {*IpAddress::parse("203.0.113.5")};
+  c.host_addresses = {*IpAddress::parse("198.18.0.1")};
+  c.allow = {*policy::Cidr::parse("8.8.8.0/24"), *policy::Cidr::parse("198.18.0.1/32")};
+  c.relayed_only = true;
+  c.peer_relays = {*policy::Cidr::parse("10.1.2.0/24"), *policy::Cidr::parse("198.18.0.1/32")};
+  policy::PeerPolicy p(c, &live);
+  EXPECT_TRUE(p.allows(ep("203.0.113.5:50000")));    // another user of this relay
+  EXPECT_FALSE(p.allows(ep("203.0.113.5:50001")));   // not a live relayed port
+  EXPECT_TRUE(p.allows(ep("10.1.2.3:61234")));       // a sibling relay's relayed address
+  EXPECT_FALSE(p.allows(ep("93.184.216.34:40000")));  // a caller's own public address
+  EXPECT_FALSE(p.allows(ep("8.8.8.8:53")));          // --allow-peer does not widen it
+  EXPECT_FALSE(p.allows(ep("198.18.0.1:61234")));    // nor does --peer-relay open this host
+  EXPECT_FALSE(p.allows(ep("10.1.3.3:61234")));
+  EXPECT_EQ(p.classify(*IpAddress::parse("93.184.216.34")), policy::AddressClass::denied);
+  c.relayed_only = false;
+  policy::PeerPolicy open(c, &live);
+  EXPECT_TRUE(open.allows(ep("93.184.216.34:40000")));
+}
