@@ -10,7 +10,7 @@ secret=bench-secret-$$
 port=3478
 mport=9641
 deploy/install-deps.sh bench
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUSH_TESTS=OFF >/dev/null
 cmake --build build --target hush-relay hush-loadgen >/dev/null
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d)

@@ -10,7 +10,7 @@ runs=${RUNS:-2}
 secret=bench-secret-$$
 port=$((20000 + RANDOM % 10000))
 deploy/install-deps.sh bench
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUSH_TESTS=OFF >/dev/null
 cmake --build build --target hush-relay hush-loadgen >/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

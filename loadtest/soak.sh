@@ -30,7 +30,7 @@ port=${PORT:-24780}
 metrics=${METRICS_PORT:-24781}
 deploy/install-deps.sh soak
 if [ ! -x "$relay" ] || [ ! -x build/loadtest/hush-loadgen ]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUSH_TESTS=OFF >/dev/null
   cmake --build build -j "$(nproc)" --target hush-relay hush-loadgen >/dev/null
 fi
 mkdir -p "$out"
