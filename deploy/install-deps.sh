@@ -8,8 +8,8 @@ packages=(g++ cmake ninja-build pkg-config libboost-dev libssl-dev libcli11-dev 
 if [ "$profile" = test ]; then
   # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/;
   # stun-client is an RFC 3489 NAT classifier, a client for the classic Binding tests.
-  # liblinphone-dev and nftables: the Softphone tests (SIP agents on liblinphone behind NATs).
-  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client liblinphone-dev nftables)
+  # liblinphone-dev, baresip-core and nftables: the Softphone tests (SIP phones behind NATs).
+  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client liblinphone-dev baresip-core nftables)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 util-linux curl iproute2 ethtool)
 elif [ "$profile" = soak ]; then  # loadtest/soak.sh
