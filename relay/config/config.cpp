@@ -212,7 +212,7 @@ void add_run_options(CLI::App& app, Raw& r) {
       ->capture_default_str();
   app.add_option("--block-after", r.block_after,
                  "Failures of one source address (/64 for IPv6) within 60 s that block its requests: wrong "
-                 "credentials sent with a valid nonce (0: never block)")
+                 "credentials sent with a valid nonce, peers on the relay's host (0: never block)")
       ->capture_default_str();
   app.add_option("--block-for", r.block_for, "Seconds a --block-after block lasts")->capture_default_str();
   app.add_option("--software", r.software, "SOFTWARE attribute to send (default: none; it fingerprints the server)");

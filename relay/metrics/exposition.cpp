@@ -172,7 +172,7 @@ std::vector<MetricFamily> families(const RelaySample& s) {
   b.summed(s, "hush_binding_requests_total", "STUN Binding requests", MetricType::Counter,
            [](const WorkerSample& w) { return w.counters.binding_requests; });
   b.summed(s, "hush_source_blocks_total",
-           "Sources blocked for repeated authentication failures (--block-after)",
+           "Sources blocked for repeated authentication failures or probes of the relay's host (--block-after)",
            MetricType::Counter, [](const WorkerSample& w) { return w.counters.source_blocks; });
   b.summed(s, "hush_icmp_indications_total",
            "ICMP errors about datagrams to peers passed to clients as Data indications", MetricType::Counter,

@@ -80,6 +80,12 @@ bool PeerPolicy::host_address(const IpAddress& a) const {
   return loopback(a) || relayed_address(a) || contains(config_.host_addresses, a);
 }
 
+bool PeerPolicy::is_probe(const IpAddress& a) const {
+  if (never_a_peer(a) || (host_address(a) && !relayed_address(a))) return true;
+  const std::uint8_t* b = a.data();
+  return a.is_v4() ? b[0] >= 224 && b[0] <= 239 : b[0] == 0xff;  // multicast
+}
+
 bool PeerPolicy::denied_by_default(const IpAddress& a) const {
   const SpecialBlock* b = most_specific_block(a);
   return b != nullptr && b->verdict == Verdict::deny && !listed(config_.allow, a);

@@ -21,7 +21,7 @@ void Server::handle_create_permission(const Request& r, Allocation& a, Outbox& o
     if (!a.has_family(peer->ip.family())) return reply_error(r, error::peer_address_family_mismatch, &a, out);
     const IpAddress ip = internal_peer(a, *peer).ip;
     const policy::AddressClass c = snapshot_->peers.classify(ip);
-    if (c == policy::AddressClass::denied) return reply_error(r, error::forbidden, &a, out);
+    if (c == policy::AddressClass::denied) return refuse_peer(r, ip, a, out);
     if (count == std::size(peers)) return reply_error(r, error::insufficient_capacity, &a, out);
     host_peer[count] = c != policy::AddressClass::peer;
     peers[count++] = ip;
@@ -54,7 +54,7 @@ void Server::handle_channel_bind(const Request& r, Allocation& a, Outbox& out) {
   if (!decoded) return reply_error(r, error::bad_request, &a, out);
   if (!a.has_family(decoded->ip.family())) return reply_error(r, error::peer_address_family_mismatch, &a, out);
   const Endpoint peer = internal_peer(a, *decoded);
-  if (!peer_allowed(peer)) return reply_error(r, error::forbidden, &a, out);
+  if (!peer_allowed(peer)) return refuse_peer(r, peer.ip, a, out);
 
   const TimePoint now = r.now.mono;
   switch (a.channels.check(number, peer, now, options_.max_channels)) {

@@ -321,6 +321,11 @@ void Server::auth_failed(const Request& r, AuthFail why) {
   if (why != AuthFail::missing) strike(r);
 }
 
+void Server::refuse_peer(const Request& r, const IpAddress& peer, Allocation& a, Outbox& out) {
+  if (snapshot_->peers.is_probe(peer)) strike(r);
+  reply_error(r, stun::error::forbidden, &a, out);
+}
+
 void Server::strike(const Request& r) {
   if (!blocker_.strike(r.tuple.client.ip, r.now.mono_ns())) return;
   ++counters_.source_blocks;

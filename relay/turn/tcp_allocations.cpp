@@ -36,8 +36,8 @@ void Server::handle_connect(const Request& r, Allocation& a, Outbox& out) {
   const RelaySocket* relay = a.relay_for(peer.ip.family());
   if (relay == nullptr) return reply_error(r, error::peer_address_family_mismatch, &a, out);
   // The same rules as for UDP: the peer policy, then a permission installed by CreatePermission.
-  if (!peer_allowed(peer) || !a.permissions.contains(peer.ip, r.now.mono))
-    return reply_error(r, error::forbidden, &a, out);
+  if (!peer_allowed(peer)) return refuse_peer(r, peer.ip, a, out);
+  if (!a.permissions.contains(peer.ip, r.now.mono)) return reply_error(r, error::forbidden, &a, out);
   forget_closed(a, *tcp_);
   // §5.2: 446 for a second Connect to the same peer. A connection the peer opened does not
   // count: coturn and its uclient both treat a Connect back to such a peer as a new attempt

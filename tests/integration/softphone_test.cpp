@@ -692,8 +692,10 @@ class Softphone : public ::testing::Test {
             for (const auto& p : traffic->received) EXPECT_FALSE(contains(p, form)) << ip;
       }
     }
-    // hush's log names neither agent nor their credentials.
+    // hush's log names neither agent nor their credentials, and blocked nobody: the phones'
+    // permissions for each other's private candidates are refused, which is no offence.
     const std::string log = relay->output();
+    EXPECT_EQ(log.find("source blocked"), std::string::npos) << log;
     for (const auto& side : {topology.a, topology.b})
       for (const auto& ip : {side.lan_ip, side.public_ip}) EXPECT_EQ(log.find(ip), std::string::npos) << log;
     for (const auto* acc : {&o.a, &o.b})

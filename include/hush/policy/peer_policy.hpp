@@ -45,6 +45,12 @@ class PeerPolicy {
   AddressClass classify(const IpAddress& a) const;
   PeerDecision decide(const Endpoint& peer) const;
   bool allows(const Endpoint& peer) const { return decide(peer) == PeerDecision::allowed; }
+  // An address that no ICE agent offers as a candidate and no caller can be: the forms that
+  // are never a peer, loopback, multicast, and this host's addresses other than its relayed
+  // ones (RFC 8445 §5.1.1.1 keeps loopback and IPv4-mapped and -compatible addresses out of
+  // candidates). Asking for one is a probe, which --block-after counts; private, link-local
+  // and the rest of the deny table are what ICE agents ask for as a matter of course.
+  bool is_probe(const IpAddress& a) const;
   // Peers on this host need a port check on every send, since permissions cover all ports.
   bool needs_port_check(const IpAddress& a) const {
     const AddressClass c = classify(a);

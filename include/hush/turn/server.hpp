@@ -224,6 +224,9 @@ class Server {
   void auth_failed(const Request& r, AuthFail why);
   // A failure only the owner of the source address can cause (its nonce was sent there).
   void strike(const Request& r);
+  // 403 for a peer the policy refuses; a probe (PeerPolicy::is_probe) also counts towards
+  // --block-after.
+  void refuse_peer(const Request& r, const IpAddress& peer, Allocation& a, Outbox& out);
   void report(EventKind kind, std::string_view reason, const Endpoint& client, std::string_view username);
 
   bool within_cap(ByteBucket& b, std::size_t bytes, const Now& now) const {

@@ -349,3 +349,16 @@ TEST(PeerPolicy, RelayToRelayOnlyAcceptsRelayedAddressesAndSiblingRelaysAlone) {
   policy::PeerPolicy open(c, &live);
   EXPECT_TRUE(open.allows(ep("93.184.216.34:40000")));
 }
+
+TEST(PeerPolicy, ProbesAreWhatNoIceAgentOffers) {
+  policy::RelayPortRegistry live;
+  auto p = make(&live);
+  for (const char* probe : {"127.0.0.1", "127.255.255.254", "::1", "0.0.0.0", "0.1.2.3", "::", "::ffff:10.0.0.1",
+                            "::ffff:0:127.0.0.1", "224.0.0.251", "239.255.255.250", "ff02::1", "198.18.0.1", "2001:db8::9"})
+    EXPECT_TRUE(p.is_probe(*IpAddress::parse(probe))) << probe;
+  // Host candidates and reflexive addresses of real callers, and the relay's own relayed
+  // addresses (another user's allocation that has just expired).
+  for (const char* candidate : {"192.168.1.2", "10.0.0.5", "172.16.0.1", "169.254.10.20", "100.64.1.1", "fd00::1",
+                                "fe80::1", "8.8.8.8", "2001:4860::1", "203.0.113.5", "2001:db8::5", "192.0.2.1"})
+    EXPECT_FALSE(p.is_probe(*IpAddress::parse(candidate))) << candidate;
+}
