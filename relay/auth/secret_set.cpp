@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "hush/auth/base64.hpp"
+#include "lines.hpp"
 
 namespace hush::auth {
 
@@ -33,15 +34,10 @@ Result<SecretSet, std::string> SecretSet::load_file(const std::string& path) {
 
 Result<SecretSet, std::string> SecretSet::parse(std::string_view text, const std::string& name) {
   std::vector<std::string> secrets;
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-    const std::size_t start = line.find_first_not_of(" \t");
-    if (start == std::string_view::npos || line[start] == '#') continue;
-    secrets.emplace_back(line.substr(start));
-  }
+  for_each_line(text, [&](std::string_view line, std::size_t) {
+    secrets.emplace_back(line);
+    return true;
+  });
   if (secrets.empty()) return err(name + " holds no secret");
   return SecretSet(std::move(secrets));
 }

@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "hush/stun/integrity.hpp"
+#include "lines.hpp"
 
 namespace hush::auth {
 namespace {
@@ -43,31 +44,26 @@ UserTable::~UserTable() {
 Result<UserTable, std::string> UserTable::parse(std::string_view text, std::string_view realm,
                                                 const std::string& name) {
   UserTable table;
-  std::size_t line_number = 0;
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    ++line_number;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-    const std::size_t start = line.find_first_not_of(" \t");
-    if (start == std::string_view::npos || line[start] == '#') continue;
-    line.remove_prefix(start);
-    const auto where = name + " line " + std::to_string(line_number) + ": ";
+  std::string error;
+  for_each_line(text, [&](std::string_view line, std::size_t number) {
+    const auto fail = [&](const char* why) {
+      error = name + " line " + std::to_string(number) + ": " + why;
+      return false;
+    };
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return err(where + "expected name:password or name:0xKEY");
+    if (colon == std::string_view::npos) return fail("expected name:password or name:0xKEY");
     const std::string_view user = line.substr(0, colon);
     const std::string_view secret = line.substr(colon + 1);
-    if (user.empty()) return err(where + "the name is empty");
-    if (user.size() > 512) return err(where + "the name is longer than 512 bytes");
-    if (secret.empty()) return err(where + "the password is empty");
+    if (user.empty()) return fail("the name is empty");
+    if (user.size() > 512) return fail("the name is longer than 512 bytes");
+    if (secret.empty()) return fail("the password is empty");
     StaticUser entry;
     if (auto key = hex_key(secret)) {
       entry.md5_key = *key;
     } else if (secret.size() >= 2 && secret[0] == '0' && (secret[1] == 'x' || secret[1] == 'X')) {
       // A password that starts with 0x is read as a key, as coturn does: say so rather than
       // take a mistyped key for a password.
-      return err(where + "a value starting with 0x must be a key of 32 hex digits");
+      return fail("a value starting with 0x must be a key of 32 hex digits");
     } else {
       entry.md5_key = stun::long_term_key(user, realm, secret);
       entry.sha256_key = stun::long_term_key_sha256(user, realm, secret);
@@ -75,7 +71,9 @@ Result<UserTable, std::string> UserTable::parse(std::string_view text, std::stri
     table.users_.emplace_back(std::string(user), entry);
     OPENSSL_cleanse(entry.md5_key.data(), entry.md5_key.size());
     if (entry.sha256_key) OPENSSL_cleanse(entry.sha256_key->data(), entry.sha256_key->size());
-  }
+    return true;
+  });
+  if (!error.empty()) return err(error);
   std::sort(table.users_.begin(), table.users_.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   for (std::size_t i = 1; i < table.users_.size(); ++i)
