@@ -26,6 +26,7 @@ class Hmac {
 
  private:
   void* ctx_;
+  Algorithm algorithm_;
 };
 
 std::array<std::byte, 20> hmac_sha1(Bytes key, Bytes data);
