@@ -19,12 +19,14 @@ struct BlockLimits {
 
 // Sources are counted by prefix: an IPv4 address (/32: a NAT's or a carrier-grade NAT's many
 // users are not punished for a neighbour on another address) and an IPv6 /64 (what one
-// host or home network holds). Slots come from the keyed hash; a prefix whose slot another
-// holds takes it over unless that one is blocked, so a collision can only spare a source,
-// never block one for another's failures.
+// host or home network holds). The table is set-associative with two choices: two keyed
+// hashes pick two sets of eight slots, and a prefix not yet counted takes a free slot of
+// either, else the one with the fewest failures, never one that holds a block. So a collision can only spare a source,
+// never block one for another's failures or lift a block; and a source keeps its count
+// unless more prefixes than the table holds (16,384 per worker) fail within one window.
 class SourceBlocker {
  public:
-  explicit SourceBlocker(BlockLimits limits, std::size_t slots = 4096);
+  explicit SourceBlocker(BlockLimits limits, std::size_t slots = 16384);
 
   bool blocked(const IpAddress& source, std::int64_t now_ns) const;
   // One failure of `source`; true when it starts a block.
@@ -39,10 +41,13 @@ class SourceBlocker {
     std::int64_t window_start_ns = 0;
     std::int64_t blocked_until_ns = 0;
   };
+  static constexpr std::size_t kWays = 8;
   static IpAddress prefix_of(const IpAddress& a);
-  std::size_t slot_of(const IpAddress& prefix) const;
+  std::size_t set_of(const IpAddress& prefix, int choice) const;  // the first slot of one of its two sets
+  Slot* find(const IpAddress& prefix);
 
   BlockLimits limits_;
+  std::size_t ways_ = 1;
   std::vector<Slot> slots_;
 };
 

@@ -65,3 +65,30 @@ TEST(SourceBlocker, ZeroStrikesTurnsItOff) {
   for (int i = 0; i < 1000; ++i) EXPECT_FALSE(b.strike(ip("192.0.2.1"), 0));
   EXPECT_FALSE(b.blocked(ip("192.0.2.1"), 0));
 }
+
+// A flood from 12,000 sources at once (three quarters of the table's 16,384 slots, far more than
+// a set holds): each one that keeps failing is blocked after its own failures, however its
+// neighbours in the table come and go.
+TEST(SourceBlocker, ManySourcesAtOnceAreEachBlockedAfterTheirOwnFailures) {
+  policy::SourceBlocker b(limits(20));
+  constexpr std::uint32_t kSources = 12000;
+  std::uint32_t blocks = 0;
+  for (int round = 0; round < 20; ++round)
+    for (std::uint32_t i = 0; i < kSources; ++i) blocks += b.strike(IpAddress::v4(0x0A000000u + i), round);
+  EXPECT_EQ(blocks, kSources);
+  for (std::uint32_t i = 0; i < kSources; ++i) EXPECT_TRUE(b.blocked(IpAddress::v4(0x0A000000u + i), 20));
+}
+
+// One set (eight slots): newcomers take the slots of sources with fewer failures, so a source
+// that keeps failing among many that fail once is still counted and blocked.
+TEST(SourceBlocker, APersistentSourceOutlastsOneTimeFailuresInItsSet) {
+  policy::SourceBlocker b(limits(5), 8);
+  const auto attacker = ip("198.51.100.1");
+  bool blocked = false;
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    for (std::uint32_t k = 0; k < 7; ++k) b.strike(IpAddress::v4(0xC0000200u + i * 7 + k), 0);  // 7 newcomers
+    blocked = b.strike(attacker, 0);
+  }
+  EXPECT_TRUE(blocked);
+  EXPECT_TRUE(b.blocked(attacker, 0));
+}
