@@ -11,7 +11,7 @@ if [ "$profile" = test ]; then
   # liblinphone-dev, baresip-core and nftables: the Softphone tests (SIP phones behind NATs).
   packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client liblinphone-dev baresip-core nftables)
 elif [ "$profile" = bench ]; then
-  packages+=(googletest libgtest-dev coturn python3 util-linux curl iproute2 ethtool)
+  packages+=(googletest libgtest-dev coturn python3 python3-matplotlib util-linux curl iproute2 ethtool)
 elif [ "$profile" = soak ]; then  # loadtest/soak.sh
   packages+=(python3 python3-matplotlib curl)
 elif [ "$profile" = fuzz ]; then  # tests/fuzz/campaign.sh and coverage.sh
