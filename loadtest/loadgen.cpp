@@ -30,7 +30,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "echo_peers.hpp"
 #include "histogram.hpp"
+#include "measure.hpp"
 #include "hush/auth/rest_credential.hpp"
 #include "hush/net/udp_socket.hpp"
 #include "hush/stun/builder.hpp"
@@ -38,27 +40,14 @@
 #include "hush/stun/integrity.hpp"
 #include "hush/stun/message.hpp"
 
-#ifdef HUSH_HAVE_BPF
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
-#include "hush/fastpath/tcx.hpp"
-#include "hush_echo.skel.h"
-#endif
-
 using namespace hush;
-using Clock = std::chrono::steady_clock;
-using hush::loadtest::Histogram;
+using namespace hush::loadtest;
 
 namespace {
 
 constexpr std::uint32_t kMagic = 0x4855534Bu;  // "HUSK"
 constexpr std::size_t kProbeHeader = 20;       // magic, allocation, sequence, send time
 constexpr int kBatch = 32;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 
 struct Options {
   std::string server = "127.0.0.1:3478";
@@ -93,149 +82,6 @@ struct Errors {
     std::lock_guard lock(mutex);
     ++by_kind[kind];
   }
-};
-
-// The echo peers: what arrives goes straight back to its source. Either sockets served by one
-// thread, or (--echo-in-kernel) an eBPF program on the generator's interface that sends each
-// datagram back before it reaches a socket: the relay sees the same replies, and the generator
-// spends no socket receive, wake-up or send on them.
-class Peers {
- public:
-  Peers(const IpAddress& ip, std::size_t count, std::uint16_t base) {
-    for (std::size_t i = 0; i < count; ++i) {
-      auto fd = net::open_udp(Endpoint{ip, static_cast<std::uint16_t>(base + i)},
-                              net::UdpOptions{false, false, 8 << 20, 8 << 20});
-      if (!fd) throw std::runtime_error("peer port " + std::to_string(base + i) + ": " + fd.error().message);
-      fds_.push_back(*fd);
-      endpoints_.push_back(net::local_endpoint(*fd));
-    }
-    thread_ = std::thread([this] { run(); });
-  }
-  // `clients`: --circulate, the clients' ports are echoed too (reflect_clients).
-  Peers(const IpAddress& ip, std::size_t count, std::uint16_t base, const std::string& ifname, bool clients) {
-#ifdef HUSH_HAVE_BPF
-    const unsigned ifindex = ::if_nametoindex(ifname.c_str());
-    if (ifindex == 0) throw std::runtime_error("--echo-in-kernel: no interface " + ifname);
-    if (base + count > 0x10000) throw std::runtime_error("--echo-in-kernel: peer ports past 65535");
-    echo_ = hush_echo__open();
-    if (echo_ == nullptr) throw std::runtime_error("--echo-in-kernel: cannot open the eBPF program");
-    std::memcpy(echo_->rodata->peer_ip, ip.data(), ip.size());
-    echo_->rodata->peer_family = ip.is_v4() ? 4 : 6;
-    echo_->rodata->port_base = base;
-    echo_->rodata->port_count = static_cast<__u16>(count);
-    echo_->rodata->echo_clients = clients ? 1 : 0;
-    auto fail = [this](const std::string& why) {
-      hush_echo__destroy(echo_);
-      return std::runtime_error("--echo-in-kernel: " + why);
-    };
-    if (hush_echo__load(echo_) != 0) throw fail("cannot load the eBPF program (root?)");
-    link_ = bpf_link_create(bpf_program__fd(echo_->progs.hush_echo), static_cast<int>(ifindex),
-                            fastpath::kTcxIngress, nullptr);
-    if (link_ < 0) throw fail("cannot attach to " + ifname + ": " + std::strerror(errno));
-    for (std::size_t i = 0; i < count; ++i) endpoints_.push_back(Endpoint{ip, static_cast<std::uint16_t>(base + i)});
-#else
-    (void)ip, (void)count, (void)base, (void)clients;
-    throw std::runtime_error("--echo-in-kernel " + ifname + ": built without libbpf");
-#endif
-  }
-  ~Peers() {
-#ifdef HUSH_HAVE_BPF
-    if (link_ >= 0) ::close(link_);  // a tcx link detaches when its last descriptor closes
-    if (echo_ != nullptr) hush_echo__destroy(echo_);
-#endif
-    if (!thread_.joinable()) return;
-    stop_ = true;
-    thread_.join();
-    for (int fd : fds_) ::close(fd);
-  }
-  const Endpoint& endpoint(std::size_t i) const { return endpoints_[i % endpoints_.size()]; }
-  std::uint64_t received() const {
-    if (in_kernel()) return echo_count(0);
-    return received_.load();
-  }
-  // --circulate: datagrams the kernel sent back from the clients' ports.
-  std::uint64_t reflected() const { return in_kernel() ? echo_count(1) : 0; }
-  // --circulate: send back (or stop sending back) what arrives for these client ports too.
-  void reflect_clients(const std::vector<std::uint16_t>& ports, bool on) const {
-#ifdef HUSH_HAVE_BPF
-    const int map = bpf_map__fd(echo_->maps.hush_echo_clients);
-    const std::uint8_t yes = 1;
-    for (std::uint16_t p : ports) {
-      if (on) bpf_map_update_elem(map, &p, &yes, BPF_ANY);
-      else bpf_map_delete_elem(map, &p);
-    }
-#else
-    (void)ports, (void)on;
-#endif
-  }
-  bool in_kernel() const {
-#ifdef HUSH_HAVE_BPF
-    return echo_ != nullptr;
-#else
-    return false;
-#endif
-  }
-
- private:
-  void run() {
-    int ep = ::epoll_create1(0);
-    for (int fd : fds_) {
-      epoll_event ev{EPOLLIN, {.fd = fd}};
-      ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-    }
-    std::vector<std::byte> buf(kBatch * 2048);
-    mmsghdr hdr[kBatch];
-    iovec iov[kBatch];
-    sockaddr_storage from[kBatch];
-    epoll_event events[64];
-    while (!stop_) {
-      const int n = ::epoll_wait(ep, events, 64, 50);
-      for (int e = 0; e < n; ++e) {
-        const int fd = events[e].data.fd;
-        for (;;) {
-          for (int i = 0; i < kBatch; ++i) {
-            iov[i] = {buf.data() + i * 2048, 2048};
-            hdr[i] = mmsghdr{};
-            hdr[i].msg_hdr.msg_name = &from[i];
-            hdr[i].msg_hdr.msg_namelen = sizeof from[i];
-            hdr[i].msg_hdr.msg_iov = &iov[i];
-            hdr[i].msg_hdr.msg_iovlen = 1;
-          }
-          const int got = ::recvmmsg(fd, hdr, kBatch, MSG_DONTWAIT, nullptr);
-          if (got <= 0) break;
-          received_ += static_cast<std::uint64_t>(got);
-          for (int i = 0; i < got; ++i) iov[i].iov_len = hdr[i].msg_len;
-          int sent = 0;
-          while (sent < got) {
-            const int r = ::sendmmsg(fd, hdr + sent, static_cast<unsigned>(got - sent), MSG_DONTWAIT);
-            sent += r > 0 ? r : 1;  // a full buffer loses the datagram, as UDP does
-          }
-          if (got < kBatch) break;
-        }
-      }
-    }
-    ::close(ep);
-  }
-
-  std::vector<int> fds_;
-  std::vector<Endpoint> endpoints_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> received_{0};
-#ifdef HUSH_HAVE_BPF
-  // The program's count in `slot`, summed over the CPUs.
-  std::uint64_t echo_count(std::uint32_t slot) const {
-    std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(std::max(libbpf_num_possible_cpus(), 1)));
-    if (bpf_map_lookup_elem(bpf_map__fd(echo_->maps.hush_echo_counts), &slot, per_cpu.data()) != 0) return 0;
-    std::uint64_t sum = 0;
-    for (auto v : per_cpu) sum += v;
-    return sum;
-  }
-  hush_echo* echo_ = nullptr;
-  int link_ = -1;
-#else
-  std::uint64_t echo_count(std::uint32_t) const { return 0; }
-#endif
 };
 
 struct Allocation {
@@ -745,117 +591,6 @@ class Worker {
   std::int64_t measured_ns_ = 0;
   std::vector<std::byte> copies_;
 };
-
-// CPU seconds of another process (utime + stime) from /proc/PID/stat.
-double process_cpu_seconds(int pid) {
-  if (pid <= 0) return 0;
-  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (f == nullptr) return 0;
-  char buf[1024];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');  // the command name may contain spaces
-  if (p == nullptr) return 0;
-  unsigned long utime = 0, stime = 0;
-  // Fields after ')': state(3) ... utime(14) stime(15).
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-long process_rss_kib(int pid) {
-  if (pid <= 0) return 0;
-  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  long kib = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %ld", &kib) == 1) break;
-  std::fclose(f);
-  return kib;
-}
-
-// Datagrams that the UDP sockets of process `pid` (0: this one) dropped because their receive
-// buffer was full, summed from the drops column of /proc/PID/net/udp and udp6 (the process's
-// own network namespace) over the socket inodes its descriptors hold. Where a loss happened:
-// at the server's sockets, or at the generator's own, which means the generator fell behind.
-std::uint64_t socket_drops(int pid) {
-  namespace fs = std::filesystem;
-  const std::string proc = pid > 0 ? "/proc/" + std::to_string(pid) : std::string("/proc/self");
-  std::set<std::uint64_t> inodes;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(proc + "/fd", ec)) {
-    const std::string link = fs::read_symlink(e.path(), ec).string();
-    if (!ec && link.rfind("socket:[", 0) == 0) inodes.insert(std::strtoull(link.c_str() + 8, nullptr, 10));
-  }
-  std::uint64_t drops = 0;
-  for (const char* table : {"/net/udp", "/net/udp6"}) {
-    FILE* f = std::fopen((proc + table).c_str(), "r");
-    if (f == nullptr) continue;
-    char line[512];
-    std::fgets(line, sizeof line, f);  // the header
-    while (std::fgets(line, sizeof line, f)) {
-      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
-      unsigned long long inode = 0, dropped = 0;
-      if (std::sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %*s %*s %llu", &inode, &dropped) == 2 &&
-          inodes.count(inode) != 0)
-        drops += dropped;
-    }
-    std::fclose(f);
-  }
-  return drops;
-}
-
-// Busy CPU seconds from /proc/stat: of the whole machine (cpu = -1; kernel work on loopback is
-// charged unevenly to processes, so this is the honest total) or of one core. Busy is the
-// elapsed time less idle, iowait and steal, not the sum of the busy columns: without IRQ time
-// accounting those are sampled at the tick, and an idle core has no tick, so interrupt and
-// softirq work done on an otherwise idle core (where RPS and the kernel fast path run) would
-// go missing from them. Idle time itself is measured exactly.
-class BusyClock {
- public:
-  explicit BusyClock(int cpu) : cpu_(cpu) { sample(t0_, idle0_, n_); }
-  double seconds() const {
-    double t = 0, idle = 0;
-    unsigned n = 0;
-    if (!sample(t, idle, n) || n != n_ || n_ == 0) return 0;
-    return std::max(0.0, (t - t0_) * n_ - (idle - idle0_));
-  }
-
- private:
-  bool sample(double& t, double& idle, unsigned& n) const {
-    FILE* f = std::fopen("/proc/stat", "r");
-    if (f == nullptr) return false;
-    t = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
-    const std::string want = cpu_ < 0 ? "cpu " : "cpu" + std::to_string(cpu_) + " ";
-    char line[512];
-    n = 0;
-    bool found = false;
-    while (std::fgets(line, sizeof line, f)) {
-      if (cpu_ < 0 && std::strncmp(line, "cpu", 3) == 0 && line[3] >= '0' && line[3] <= '9') ++n;
-      if (std::strncmp(line, want.c_str(), want.size()) != 0) continue;
-      unsigned long long v[8] = {};
-      found = std::sscanf(line + want.size(), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                          &v[4], &v[5], &v[6], &v[7]) == 8;
-      // Not running: idle, iowait, and steal (the hypervisor ran something else).
-      idle = static_cast<double>(v[3] + v[4] + v[7]) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-    }
-    std::fclose(f);
-    if (cpu_ >= 0) n = 1;
-    return found;
-  }
-
-  int cpu_;
-  double t0_ = 0, idle0_ = 0;
-  unsigned n_ = 0;
-};
-
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 }  // namespace
 
