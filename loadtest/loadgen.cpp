@@ -33,6 +33,7 @@
 #include "echo_peers.hpp"
 #include "histogram.hpp"
 #include "measure.hpp"
+#include "probe.hpp"
 #include "hush/auth/rest_credential.hpp"
 #include "hush/net/udp_socket.hpp"
 #include "hush/stun/builder.hpp"
@@ -45,8 +46,6 @@ using namespace hush::loadtest;
 
 namespace {
 
-constexpr std::uint32_t kMagic = 0x4855534Bu;  // "HUSK"
-constexpr std::size_t kProbeHeader = 20;       // magic, allocation, sequence, send time
 constexpr int kBatch = 32;
 
 struct Options {
@@ -502,18 +501,7 @@ class Worker {
     std::size_t header = 0;
     std::vector<std::byte>& buf = packet;
     if (o_.indications) {
-      // Send indication: header, XOR-PEER-ADDRESS, DATA; the probe follows the DATA header.
-      auth::random_bytes(buf.data() + 8, 12);
-      const std::size_t addr_len = 4 + a.peer.ip.size();
-      header = 20 + 4 + addr_len + 4;
-      store_u16(buf.data(), stun::message_type(stun::Method::send, stun::Class::indication));
-      store_u16(buf.data() + 2, static_cast<std::uint16_t>(header - 20 + ((payload + 3) & ~std::size_t{3})));
-      store_u32(buf.data() + 4, stun::kMagicCookie);
-      store_u16(buf.data() + 20, stun::attr::xor_peer_address);
-      store_u16(buf.data() + 22, static_cast<std::uint16_t>(addr_len));
-      stun::encode_xor_address(a.peer, buf.data() + 8, buf.data() + 24);
-      store_u16(buf.data() + 24 + addr_len, stun::attr::data);
-      store_u16(buf.data() + 26 + addr_len, static_cast<std::uint16_t>(payload));
+      header = write_send_indication(buf.data(), a.peer, payload);
     } else {
       header = 4;
       stun::write_channel_header(buf.data(), a.channel, static_cast<std::uint16_t>(payload));
@@ -526,13 +514,7 @@ class Worker {
     for (int i = 0; i < count; ++i) {
       std::byte* p = copies.data() + static_cast<std::size_t>(i) * total;
       std::memcpy(p, buf.data(), header);
-      std::memset(p + header, 0xA5, total - header);
-      store_u32(p + header, kMagic);
-      store_u32(p + header + 4, static_cast<std::uint32_t>(a.index));
-      const std::uint64_t seq = a.seq++;
-      std::memcpy(p + header + 8, &seq, 4);
-      const std::int64_t t = now_ns();
-      std::memcpy(p + header + 12, &t, 8);
+      write_probe(p + header, total - header, static_cast<std::uint32_t>(a.index), a.seq++);
       iov[i] = {p, total};
       hdr[i] = mmsghdr{};
       hdr[i].msg_hdr.msg_iov = &iov[i];
@@ -564,17 +546,9 @@ class Worker {
       if (got <= 0) return;
       const std::int64_t t = now_ns();
       for (int i = 0; i < got; ++i) {
-        Bytes d(rx.data() + i * 2048, hdr[i].msg_len);
-        Bytes probe;
-        if (auto cd = stun::parse_channel_data(d)) {
-          probe = cd->payload;
-        } else if (auto m = stun::MessageView::parse(d); m && m->method() == stun::Method::data) {
-          if (auto data = m->find(stun::attr::data)) probe = *data;
-        }
-        if (probe.size() < kProbeHeader || load_u32(probe.data()) != kMagic) continue;
-        std::int64_t sent_at;
-        std::memcpy(&sent_at, probe.data() + 12, 8);
-        if (sent_at >= measured_ns_) rtt.record(static_cast<std::uint64_t>(std::max<std::int64_t>(t - sent_at, 0)));
+        const auto sent_at = probe_sent_at(Bytes(rx.data() + i * 2048, hdr[i].msg_len));
+        if (!sent_at) continue;
+        if (*sent_at >= measured_ns_) rtt.record(static_cast<std::uint64_t>(std::max<std::int64_t>(t - *sent_at, 0)));
         ++received;
       }
       if (got < kBatch) return;
