@@ -77,6 +77,7 @@ struct Options {
   std::string bind = "127.0.0.1";
   int server_pid = 0;
   unsigned storm_threads = 0;
+  bool ceiling = false;
   bool json = false;
 };
 
@@ -208,6 +209,12 @@ class Generator {
                    ":streamgen" + std::to_string(i);
       c.password = auth::rest_password(o_.secret, c.username);
       if (!open(c, handshakes)) continue;
+      if (o_.ceiling) {  // hush-stream-ceiling: no TURN, the channel names the peer
+        c.channel = static_cast<std::uint16_t>(0x4000 + i % o_.peers);
+        c.ready = true;
+        ++ready;
+        continue;
+      }
       int code = 0;
       if (!transact(c, stun::Method::allocate, [](stun::MessageBuilder& b) {
             b.add_u32(stun::attr::requested_transport, std::uint32_t{17} << 24);
@@ -466,7 +473,7 @@ int main(int argc, char** argv) {
   CLI::App app{"hush-streamgen: TURN load over TCP, TLS and DTLS, with echo peers"};
   app.add_option("--transport", o.transport, "tcp, tls (1.3) or dtls (1.2)")->capture_default_str();
   app.add_option("--server", o.server, "TURN server IP:PORT (TLS and DTLS: its TLS port)")->capture_default_str();
-  app.add_option("--secret", o.secret, "REST shared secret (coturn use-auth-secret)")->required();
+  app.add_option("--secret", o.secret, "REST shared secret (coturn use-auth-secret)");
   app.add_option("--allocations", o.allocations, "Clients, each with its connection and allocation")->capture_default_str();
   app.add_option("--rate", o.rate, "Packets per second per allocation, each way")->capture_default_str();
   app.add_option("--size", o.size, "Payload bytes")->capture_default_str();
@@ -481,6 +488,7 @@ int main(int argc, char** argv) {
   app.add_option("--storm-threads", o.storm_threads,
                  "Threads that open, handshake and close new connections for the whole run (0: no storm)")
       ->capture_default_str();
+  app.add_flag("--ceiling", o.ceiling, "Talk to hush-stream-ceiling: no TURN set-up, channel = 0x4000 + peer index");
   app.add_flag("--json", o.json, "Print JSON instead of a table");
   CLI11_PARSE(app, argc, argv);
   auto server = Endpoint::parse(o.server);
@@ -493,8 +501,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hush-streamgen: --transport: tcp, tls or dtls, not '%s'\n", o.transport.c_str());
     return 2;
   }
-  if (!server || !bind || o.rate <= 0 || o.size > 1400 || o.warmup < 0 || o.warmup >= o.duration) {
-    std::fprintf(stderr, "hush-streamgen: need --server IP:PORT, --bind IP, --size <= 1400, 0 <= --warmup < --duration\n");
+  if (!server || !bind || o.rate <= 0 || o.size > 1400 || o.warmup < 0 || o.warmup >= o.duration ||
+      (!o.ceiling && o.secret.empty()) || (o.ceiling && o.indications)) {
+    std::fprintf(stderr, "hush-streamgen: need --server IP:PORT, --bind IP, --secret (unless --ceiling, which has no "
+                         "indications), --size <= 1400, 0 <= --warmup < --duration\n");
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);  // a connection the server closed is an error to count, not an exit
