@@ -1,5 +1,5 @@
-// hush-streamgen: hush-loadgen's load over TURN's other client transports: TCP, TLS 1.3 and
-// DTLS 1.2 (RFC 8656 §3.1, RFC 7350). Each client is one connection with a real handshake
+// hush-streamgen: hush-loadgen's load over TURN's other client transports: TCP, TLS 1.3 (or
+// 1.2) and DTLS 1.2 (RFC 8656 §3.1, RFC 7350). Each client is one connection with a real handshake
 // (timed), an allocation (REST credentials) and a channel, or a permission for Send
 // indications, to the echo peers this tool runs; probes carry their send time, so the round
 // trip client -> relay -> peer -> relay -> client is measured. One thread drives every
@@ -66,6 +66,7 @@ struct Options {
   std::string server = "127.0.0.1:3478";
   std::string secret;
   std::string transport = "tls";
+  std::string tls_version = "1.3";
   std::size_t allocations = 10;
   double rate = 50;
   std::size_t size = 100;
@@ -129,7 +130,9 @@ class Generator {
     if (t_ != Transport::tcp) {
       ctx_ = SSL_CTX_new(t_ == Transport::tls ? TLS_client_method() : DTLS_client_method());
       if (t_ == Transport::tls) {
-        SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+        const int v = o_.tls_version == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
+        SSL_CTX_set_min_proto_version(ctx_, v);
+        SSL_CTX_set_max_proto_version(ctx_, v);
       } else {
         SSL_CTX_set_min_proto_version(ctx_, DTLS1_2_VERSION);
         SSL_CTX_set_max_proto_version(ctx_, DTLS1_2_VERSION);
@@ -473,6 +476,8 @@ int main(int argc, char** argv) {
   CLI::App app{"hush-streamgen: TURN load over TCP, TLS and DTLS, with echo peers"};
   app.add_option("--transport", o.transport, "tcp, tls (1.3) or dtls (1.2)")->capture_default_str();
   app.add_option("--server", o.server, "TURN server IP:PORT (TLS and DTLS: its TLS port)")->capture_default_str();
+  app.add_option("--tls-version", o.tls_version, "TLS version: 1.3, or 1.2 (coturn 4.6.1 has no TLS 1.3)")
+      ->capture_default_str();
   app.add_option("--secret", o.secret, "REST shared secret (coturn use-auth-secret)");
   app.add_option("--allocations", o.allocations, "Clients, each with its connection and allocation")->capture_default_str();
   app.add_option("--rate", o.rate, "Packets per second per allocation, each way")->capture_default_str();
@@ -502,9 +507,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!server || !bind || o.rate <= 0 || o.size > 1400 || o.warmup < 0 || o.warmup >= o.duration ||
-      (!o.ceiling && o.secret.empty()) || (o.ceiling && o.indications)) {
+      (!o.ceiling && o.secret.empty()) || (o.ceiling && o.indications) ||
+      (o.tls_version != "1.2" && o.tls_version != "1.3")) {
     std::fprintf(stderr, "hush-streamgen: need --server IP:PORT, --bind IP, --secret (unless --ceiling, which has no "
-                         "indications), --size <= 1400, 0 <= --warmup < --duration\n");
+                         "indications), --tls-version 1.2 or 1.3, --size <= 1400, 0 <= --warmup < --duration\n");
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);  // a connection the server closed is an error to count, not an exit
