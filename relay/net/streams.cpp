@@ -10,7 +10,6 @@
 #include <stdexcept>
 
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -19,6 +18,7 @@
 #include "hush/stun/stream_framing.hpp"
 #include "accept_retry.hpp"
 #include "alpn.hpp"
+#include "tls_stream.hpp"
 
 namespace hush::net {
 
@@ -85,6 +85,9 @@ Result<std::shared_ptr<ssl::context>, std::string> make_tls_context(const std::s
   // TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all AEAD.
   SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20");
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Record buffers only while a record is in flight: an idle connection holds its SSL object
+  // alone (tls_stream.hpp).
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_alpn_select_cb(native, select_turn_alpn, nullptr);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert, ec);
@@ -102,7 +105,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   turn::FiveTuple tuple;
   IpAddress source;
   std::optional<tcp::socket> plain;
-  std::optional<ssl::stream<tcp::socket>> tls;
+  std::optional<TlsStream> tls;
   asio::steady_timer timer;
   std::vector<std::byte> in = std::vector<std::byte>(kInitialBuffer);
   std::size_t have = 0;
@@ -157,7 +160,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   void start() {
     arm_timer(SteadyClock::now() + hub.options_.handshake_timeout);
     if (!tls) return read();
-    tls->async_handshake(ssl::stream_base::server, [self = shared_from_this()](const boost::system::error_code& ec) {
+    tls->async_handshake([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec) {
         ++self->hub.counters_.handshake_failures;
         return self->close();
