@@ -78,6 +78,7 @@ struct Options {
   std::string bind = "127.0.0.1";
   int server_pid = 0;
   unsigned storm_threads = 0;
+  bool resume = false;
   bool ceiling = false;
   bool json = false;
 };
@@ -141,7 +142,7 @@ class Generator {
       // so every handshake is a full one.
       SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
       SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
-      SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET);
+      if (!o_.resume) SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET);
       SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     }
   }
@@ -152,7 +153,7 @@ class Generator {
 
   // A connection with its handshake done, blocking, with timeouts. Adds the handshake's
   // duration (connect included) to `times`.
-  bool open(Client& c, Histogram& times) {
+  bool open(Client& c, Histogram& times, SSL_SESSION* resume = nullptr) {
     const bool stream = t_ != Transport::dtls;
     c.fd = ::socket(server_.ip.is_v4() ? AF_INET : AF_INET6, stream ? SOCK_STREAM : SOCK_DGRAM, 0);
     if (c.fd < 0) return fail(c, "socket");
@@ -178,6 +179,7 @@ class Generator {
       } else {
         SSL_set_fd(c.ssl, c.fd);
       }
+      if (resume != nullptr) SSL_set_session(c.ssl, resume);
       if (SSL_connect(c.ssl) != 1) {
         ERR_clear_error();
         return fail(c, "handshake");
@@ -493,6 +495,8 @@ int main(int argc, char** argv) {
   app.add_option("--storm-threads", o.storm_threads,
                  "Threads that open, handshake and close new connections for the whole run (0: no storm)")
       ->capture_default_str();
+  app.add_flag("--resume", o.resume,
+               "Storm with session resumption: each storm thread resumes the session of its first handshake");
   app.add_flag("--ceiling", o.ceiling, "Talk to hush-stream-ceiling: no TURN set-up, channel = 0x4000 + peer index");
   app.add_flag("--json", o.json, "Print JSON instead of a table");
   CLI11_PARSE(app, argc, argv);
@@ -541,16 +545,36 @@ int main(int argc, char** argv) {
 
   // The storm: full handshakes on new connections, as fast as each thread can, while the calls run.
   std::atomic<bool> storming{o.storm_threads > 0};
+  std::atomic<std::uint64_t> storm_resumed{0};
   std::vector<Histogram> storm_times(o.storm_threads);
   std::vector<std::thread> storm;
   for (unsigned k = 0; k < o.storm_threads; ++k)
     storm.emplace_back([&, k] {
       Generator g(o, t, *server, *bind, *peers, counts);
       while (now_ns() < start) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      SSL_SESSION* session = nullptr;  // --resume: the session of this thread's first handshake
       while (storming && now_ns() < end) {
         Client c;
-        if (g.open(c, storm_times[k])) g.close(c);
+        if (!g.open(c, storm_times[k], session)) continue;
+        if (o.resume && c.ssl != nullptr) {
+          if (SSL_session_reused(c.ssl)) ++storm_resumed;
+          if (session == nullptr || !SSL_session_reused(c.ssl)) {
+            if (t == Transport::tls) {  // TLS 1.3 tickets come after the handshake: read them
+              char b;
+              SSL_peek(c.ssl, &b, 0);
+              ERR_clear_error();
+            }
+            if (SSL_SESSION* s = SSL_get1_session(c.ssl); s != nullptr && SSL_SESSION_is_resumable(s)) {
+              if (session != nullptr) SSL_SESSION_free(session);
+              session = s;
+            } else if (s != nullptr) {
+              SSL_SESSION_free(s);
+            }
+          }
+        }
+        g.close(c);
       }
+      if (session != nullptr) SSL_SESSION_free(session);
     });
   gen.run(start, measured, end);
   storming = false;
@@ -577,13 +601,15 @@ int main(int argc, char** argv) {
                 ",\"to_peer\":%" PRIu64 ",\"to_client\":%" PRIu64 ",\"loss_pct\":%.3f,\"backlog_drops\":%" PRIu64
                 ",\"rtt_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
                 "\"generator_cpu_pct\":%.1f,\"server_cpu_s\":%.3f,\"server_us_per_pkt\":%.3f,\"server_rss_kib\":%ld,"
-                "\"storm\":{\"threads\":%u,\"handshakes\":%" PRIu64 ",\"per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f},"
+                "\"storm\":{\"threads\":%u,\"handshakes\":%" PRIu64 ",\"resumed\":%" PRIu64
+                ",\"per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f},"
                 "\"errors\":{",
                 o.transport.c_str(), o.allocations, ready, setup_s > 0 ? static_cast<double>(ready) / setup_s : 0,
                 ms(gen.handshakes, 0.5), ms(gen.handshakes, 0.99), static_cast<double>(gen.handshakes.max()) / 1e6,
                 o.rate * static_cast<double>(o.allocations), gen.sent, at_peers, gen.received, loss, gen.backlog_drops,
                 us(0.5), us(0.9), us(0.99), us(0.999), static_cast<double>(gen.rtt.max()) / 1000.0,
-                100.0 * cpu / wall, server_cpu, server_us, server_rss, o.storm_threads, storm_all.count(), storm_per_s,
+                100.0 * cpu / wall, server_cpu, server_us, server_rss, o.storm_threads, storm_all.count(),
+                storm_resumed.load(), storm_per_s,
                 ms(storm_all, 0.5), ms(storm_all, 0.99));
     bool first = true;
     for (const auto& [k, v] : counts.errors) {
@@ -609,8 +635,10 @@ int main(int argc, char** argv) {
       std::printf("server           %.3f us CPU per relayed packet (%.2f s), RSS %ld KiB\n", server_us, server_cpu,
                   server_rss);
     if (o.storm_threads > 0)
-      std::printf("storm            %" PRIu64 " new connections with full handshakes, %.0f/s (%u threads); p50 %.2f ms, p99 %.2f ms\n",
-                  storm_all.count(), storm_per_s, o.storm_threads, ms(storm_all, 0.5), ms(storm_all, 0.99));
+      std::printf("storm            %" PRIu64 " new connections (%" PRIu64 " resumed), %.0f/s (%u threads); p50 %.2f ms, "
+                  "p99 %.2f ms\n",
+                  storm_all.count(), storm_resumed.load(), storm_per_s, o.storm_threads, ms(storm_all, 0.5),
+                  ms(storm_all, 0.99));
     for (const auto& [k, v] : counts.errors) std::printf("error            %s: %" PRIu64 "\n", k.c_str(), v);
   }
   return 0;

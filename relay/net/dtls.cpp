@@ -10,7 +10,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "alpn.hpp"
+#include "tls_common.hpp"
 #include "hush/base/bytes.hpp"
 #include "hush/net/udp_socket.hpp"
 #include "hush/stun/channel_data.hpp"
@@ -154,6 +154,7 @@ Result<DtlsContext, std::string> make_dtls_context(const std::string& cert, cons
   SSL_CTX_set_cipher_list(c, "ECDHE+AESGCM:ECDHE+CHACHA20");
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_QUERY_MTU |
                              SSL_OP_COOKIE_EXCHANGE);
+  no_resumption(c);
   SSL_CTX_set_alpn_select_cb(c, select_turn_alpn, nullptr);
   SSL_CTX_set_cookie_generate_cb(c, generate_cookie);
   SSL_CTX_set_cookie_verify_cb(c, verify_cookie);

@@ -17,7 +17,7 @@
 #include "hush/stun/channel_data.hpp"
 #include "hush/stun/stream_framing.hpp"
 #include "accept_retry.hpp"
-#include "alpn.hpp"
+#include "tls_common.hpp"
 #include "tls_stream.hpp"
 
 namespace hush::net {
@@ -85,6 +85,7 @@ Result<std::shared_ptr<ssl::context>, std::string> make_tls_context(const std::s
   // TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all AEAD.
   SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20");
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  no_resumption(native);
   // Record buffers only while a record is in flight: an idle connection holds its SSL object
   // alone (tls_stream.hpp).
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);

@@ -200,3 +200,28 @@ TEST(Streams, Ipv6ListenersServeTcpLikeIpv4) {
   ASSERT_TRUE(at_peer);
   EXPECT_EQ(as_text(*at_peer), "ping");
 }
+
+// No session tickets and no session cache on TLS or DTLS: a resumed session would tell the
+// relay, and anyone on the path who sees the ticket in the ClientHello, that two connections
+// are one caller's. Judged by OpenSSL's own client: it keeps a session only if it could resume
+// it, and resumes whenever it can.
+TEST(Privacy, NoTlsOrDtlsSessionCanBeResumed) {
+  const auto cert = make_test_certificate();
+  const auto tls_port = free_udp_port();
+  Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key});
+  const std::string dir = cert.cert.substr(0, cert.cert.rfind('/'));  // the certificate's own temp directory
+  for (const std::string version : {"-tls1_3", "-dtls1_2"}) {
+    const std::string session = dir + "/session" + version + ".pem";
+    const std::string connect = "(sleep 1) | timeout 5 openssl s_client " + version + " -connect 127.0.0.1:" +
+                                std::to_string(tls_port) + " 2>&1";
+    auto first = run_command(connect + " -sess_out " + session);
+    EXPECT_NE(first.output.find("New, "), std::string::npos) << version << ": " << first.output;
+    EXPECT_EQ(first.output.find("session ticket"), std::string::npos) << version << ": " << first.output;
+    if (::access(session.c_str(), F_OK) == 0) {  // a session was kept: it must not resume
+      auto second = run_command(connect + " -sess_in " + session);
+      EXPECT_NE(second.output.find("New, "), std::string::npos) << version << ": " << second.output;
+      EXPECT_EQ(second.output.find("Reused, "), std::string::npos) << version << ": " << second.output;
+    }
+  }
+  EXPECT_TRUE(relay.process().running());
+}
