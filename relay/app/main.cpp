@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   try {
     switch (parsed.command) {
       case hush::config::Command::credential: return hush::app::print_credential(parsed.credential);
+      case hush::config::Command::import_coturn: return hush::app::import_coturn(parsed.import);
       case hush::config::Command::run:
         if (parsed.config.check_only) return hush::app::check_config(parsed.config);
         return hush::app::run(parsed.config, argc, argv);

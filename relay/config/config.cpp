@@ -465,6 +465,19 @@ Parsed parse(int argc, const char* const* argv, std::ostream& errors) {
   cred->add_option("--ttl", ttl, "Seconds the credential stays valid")->capture_default_str();
   cred->add_option("--uri", cr.uris, "turn: URI to list in the answer (repeatable; default: from --listen)");
 
+  CLI::App* import = app.add_subcommand(
+      "import-coturn",
+      "Print a hush config file (TOML) equivalent to a coturn turnserver.conf; on stderr, every coturn option "
+      "dropped or changed and why");
+  ImportRequest& ir = result.import;
+  import->add_option("file", ir.file, "coturn's turnserver.conf")->required();
+  import->add_option("--secret-file", ir.secret_file, "Where the config says the REST secrets are")
+      ->capture_default_str();
+  import->add_option("--users-file", ir.users_file, "Where the config says the static users are")->capture_default_str();
+  import->add_flag("--write-secrets", ir.write_secrets,
+                   "Write coturn's static-auth-secret and user= lines into those files (mode 0600; never over an "
+                   "existing file)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -483,6 +496,10 @@ Parsed parse(int argc, const char* const* argv, std::ostream& errors) {
     return result;
   }
 
+  if (import->parsed()) {
+    result.command = Command::import_coturn;
+    return result;
+  }
   try {
     if (auto* opt = app.get_config_ptr(); opt != nullptr && opt->count() > 0) config_file = opt->as<std::string>();
     raw.padding_given = app.count("--padding") > 0;

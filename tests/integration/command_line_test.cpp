@@ -1,4 +1,6 @@
 // The command line: bad values exit 2 naming the option; the credential subcommand; config files.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -85,7 +87,7 @@ TEST(CommandLine, HelpListsEveryOption) {
 // docs/configuration.md documents every option the binary has, and nothing it lacks.
 TEST(CommandLine, EveryOptionIsInConfigurationMd) {
   std::set<std::string> in_help;
-  for (const char* cmd : {"--help", "credential --help"}) {
+  for (const char* cmd : {"--help", "credential --help", "import-coturn --help"}) {
     const std::string help = relay(cmd).output;
     const std::regex option(R"((^|[\s,])(--[a-z][a-z0-9-]+))");
     for (auto it = std::sregex_iterator(help.begin(), help.end(), option); it != std::sregex_iterator(); ++it)
@@ -144,4 +146,106 @@ TEST(CommandLine, DefaultRunPrintsACredentialThatWorks) {
   TurnClient client(*Endpoint::parse("127.0.0.1:" + std::to_string(port)), m[1], m[2]);
   EXPECT_TRUE(client.allocate()) << client.last_error();
   EXPECT_EQ(p.stop(), 0);  // SIGINT: stops at once, exit 0
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Imports `conf` (its cert and pkey pointed at a test certificate) into a temporary directory
+// with the secrets written, and checks what every import must do: exit 0, no secret on stdout
+// or stderr, the secret files 0600, a note or a TOML key for every option line, and a result
+// that `--check-config` accepts. Returns the notes.
+std::string import_and_check(const std::string& conf_text, const std::string& name) {
+  const auto cert = make_test_certificate();
+  const std::string dir = cert.cert.substr(0, cert.cert.rfind('/'));
+  std::string text = std::regex_replace(conf_text, std::regex(R"((^|\n)cert=[^\n]*)"), "$1cert=" + cert.cert);
+  text = std::regex_replace(text, std::regex(R"((^|\n)pkey=[^\n]*)"), "$1pkey=" + cert.key);
+  const std::string conf = dir + "/turnserver.conf";
+  std::ofstream(conf) << text;
+  // A subshell: run_command sends stderr to stdout after the command's own redirections.
+  auto r = run_command(std::string("(timeout 10 ") + HUSH_RELAY_BINARY + " import-coturn " + conf + " --secret-file " +
+                       dir + "/secret --users-file " + dir + "/users --write-secrets > " + dir + "/hush.toml 2> " + dir +
+                       "/notes)");
+  EXPECT_EQ(r.exit_code, 0) << name << ": " << read_file(dir + "/notes");
+  const std::string toml = read_file(dir + "/hush.toml"), notes = read_file(dir + "/notes");
+  // Secrets and passwords go to their files and nowhere else.
+  std::smatch m;
+  for (auto it = text.cbegin(); std::regex_search(it, text.cend(), m, std::regex(R"((?:^|\n)static-auth-secret=([^\n]+))"));
+       it = m[0].second) {
+    EXPECT_EQ(toml.find(m[1]), std::string::npos) << name;
+    EXPECT_EQ(notes.find(m[1]), std::string::npos) << name;
+    EXPECT_NE(read_file(dir + "/secret").find(m[1]), std::string::npos) << name;
+  }
+  for (const char* f : {"/secret", "/users"}) {
+    struct stat st{};
+    if (::stat((dir + f).c_str(), &st) == 0) {
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << name << f;
+    }
+  }
+  // Every option line is carried over (its option names a TOML key's source) or noted.
+  static const std::set<std::string> carried = {
+      "listening-ip", "listening-port", "tls-listening-port", "relay-ip", "external-ip", "min-port", "max-port",
+      "realm", "cert", "pkey", "total-quota", "user-quota", "relay-threads", "stale-nonce", "max-allocate-lifetime",
+      "allocation-default-address-family", "allowed-peer-ip", "denied-peer-ip", "prometheus-port", "max-bps"};
+  std::istringstream lines(text);
+  int n = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++n;
+    if (line.empty() || line[0] == '#') continue;
+    const std::string option = line.substr(0, line.find_first_of("= "));
+    if (carried.count(option)) continue;
+    EXPECT_NE(notes.find("line " + std::to_string(n) + ": " + option + ":"), std::string::npos)
+        << name << ": nothing said about line " << n << ": " << option;
+  }
+  auto check = relay("--config " + dir + "/hush.toml --check-config");
+  EXPECT_EQ(check.exit_code, 0) << name << ": " << check.output << "\n" << toml;
+  return notes;
+}
+
+}  // namespace
+
+// The configurations that application installers and guides write (tests/data/coturn/).
+TEST(ImportCoturn, ApplicationConfigsImportAndPassCheckConfig) {
+  for (const char* name : {"synapse", "nextcloud-talk", "jitsi-meet", "bigbluebutton"}) {
+    const std::string notes =
+        import_and_check(read_file(std::string(HUSH_SOURCE_DIR) + "/tests/data/coturn/" + name + ".conf"), name);
+    if (std::string(name) == "jitsi-meet") {
+      EXPECT_NE(notes.find("dh2066: unknown coturn option"), std::string::npos);
+    }
+    if (std::string(name) == "bigbluebutton") {
+      EXPECT_NE(notes.find("denied-peer-ip: changed: the allowed-peer-ip addresses inside it are cut out"),
+                std::string::npos);
+    }
+  }
+}
+
+// Debian's coturn example, with every option in it switched on: every one is known to the
+// importer (none reported unknown), and what comes out is a valid hush configuration.
+TEST(ImportCoturn, DebiansExampleWithEveryOptionOn) {
+  const std::string example = read_file("/usr/share/doc/coturn/examples/etc/turnserver.conf");
+  ASSERT_FALSE(example.empty()) << "coturn's example is missing: deploy/install-deps.sh test installs coturn";
+  const std::string all = std::regex_replace(example, std::regex(R"((^|\n)# ?([A-Za-z][A-Za-z0-9_-]*(=[^ \n]*)?) *(?=\n))"),
+                                             "$1$2");
+  const std::string notes = import_and_check(all, "Debian's example");
+  EXPECT_EQ(notes.find("unknown coturn option"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("no-auth: refused"), std::string::npos);
+  EXPECT_NE(notes.find("allow-loopback-peers: dropped as unsafe"), std::string::npos);
+}
+
+TEST(ImportCoturn, AMissingFileExitsTwoAndExistingSecretFilesAreNotOverwritten) {
+  EXPECT_EQ(relay("import-coturn /nonexistent/turnserver.conf").exit_code, 2);
+  const auto cert = make_test_certificate();
+  const std::string dir = cert.cert.substr(0, cert.cert.rfind('/'));
+  std::ofstream(dir + "/turnserver.conf") << "use-auth-secret\nstatic-auth-secret=from-coturn\n";
+  std::ofstream(dir + "/secret") << "already-here\n";
+  auto r = relay("import-coturn " + dir + "/turnserver.conf --secret-file " + dir + "/secret --write-secrets");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("not overwritten"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir + "/secret"), "already-here\n");
 }

@@ -79,13 +79,22 @@ struct CredentialRequest {
   std::vector<std::string> uris;
 };
 
-enum class Command { run, credential, exit };
+// `hush-relay import-coturn FILE`: coturn_import.hpp.
+struct ImportRequest {
+  std::string file;
+  std::string secret_file = "/etc/hush/secret";
+  std::string users_file = "/etc/hush/users";
+  bool write_secrets = false;  // write the secret and users files (mode 0600, never over a file)
+};
+
+enum class Command { run, credential, import_coturn, exit };
 
 struct Parsed {
   Command command = Command::exit;
   int exit_code = 0;  // for Command::exit: 0 after --help/--version, 2 after a bad option
   Config config;
   CredentialRequest credential;
+  ImportRequest import;
 };
 
 // Parses argv. On a bad option prints one line naming it to `errors` and returns exit code 2.
