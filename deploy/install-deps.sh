@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hush needs. Idempotent: apt-get update runs once, and only
-# when something is missing. Usage: deploy/install-deps.sh run|test|bench|profile|fuzz|soak
+# when something is missing. Usage: deploy/install-deps.sh run|test|bench|profile|fuzz|soak|package
 set -euo pipefail
 profile=${1:-run}
 # libbpf-dev, bpftool and clang build the kernel fast path (--kernel-fastpath); without them it is left out.
@@ -9,13 +9,16 @@ if [ "$profile" = test ]; then
   # promtool (package prometheus), yamllint, python3-yaml and systemd-analyze check deploy/;
   # stun-client is an RFC 3489 NAT classifier, a client for the classic Binding tests.
   # liblinphone-dev, baresip-core and nftables: the Softphone tests (SIP phones behind NATs).
-  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client liblinphone-dev baresip-core nftables)
+  # help2man, lintian and dpkg-dev: the Debian package the tests build and install.
+  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client liblinphone-dev baresip-core nftables help2man lintian dpkg-dev adduser)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 python3-matplotlib util-linux curl iproute2 ethtool)
 elif [ "$profile" = soak ]; then  # loadtest/soak.sh
   packages+=(python3 python3-matplotlib curl)
 elif [ "$profile" = fuzz ]; then  # tests/fuzz/campaign.sh and coverage.sh
   packages+=(clang libclang-rt-14-dev llvm-14)
+elif [ "$profile" = package ]; then  # deploy/package.sh and deploy/package-test.sh
+  packages+=(help2man lintian dpkg-dev python3 coturn passwd adduser)
 elif [ "$profile" = profile ]; then  # loadtest/profile-gap.sh
   packages+=(python3 util-linux linux-perf)
 fi

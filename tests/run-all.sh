@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs every test:
-#   1. Release build with warnings as errors: unit and integration tests (ctest).
+#   1. Release build with warnings as errors: unit and integration tests (ctest); then the
+#      Debian package from that build, installed, run and purged (deploy/package-test.sh).
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: unit and integration tests.
 #   3. libFuzzer targets built with clang, each run for FUZZ_SECONDS (default 15) from the
 #      committed corpus (tests/fuzz/campaign.sh runs them for long).
@@ -15,6 +16,10 @@ echo "== Release build, unit and integration tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUSH_WERROR=ON -DHUSH_TESTS=ON -DHUSH_SANITIZE=OFF >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --no-tests=error --output-on-failure -j "$jobs"
+
+echo "== Debian package: built from the Release tree, lintian, installed, run as its unit runs it, purged"
+deb=$(deploy/package.sh build)
+deploy/package-test.sh "$deb"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build, unit and integration tests"
 # -O1 and no load generator keep this stage's build short (CI has 30 minutes on 2 cores); the
