@@ -39,13 +39,35 @@ echo "== libFuzzer, ${fuzz_seconds}s per target"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUSH_FUZZ=ON \
   -DHUSH_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j "$jobs" --target fuzz_all
-for binary in build-fuzz/tests/fuzz/fuzz_*; do
-  target=${binary##*/fuzz_}
+# Two targets at a time (one per core): each runs from its corpus into a scratch directory (the
+# committed corpus is read only), and its summary is printed when it ends. A crash fails CI.
+fuzz_one() {
+  local binary=$1 target=${1##*/fuzz_} work
   work=$(mktemp -d)
-  # New inputs go to a scratch directory; the committed corpus is read only.
-  (cd "$work" && "$root/$binary" -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 "$work" \
-      "$root/tests/fuzz/corpus/$target" 2>&1 | tail -n 12)
-  rm -rf "$work"
-  echo "fuzz: $target ran ${fuzz_seconds}s with no crash"
+  if (cd "$work" && "$root/$binary" -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 "$work" \
+        "$root/tests/fuzz/corpus/$target" >"$work.log" 2>&1); then
+    tail -n 12 "$work.log"
+    echo "fuzz: $target ran ${fuzz_seconds}s with no crash"
+    rm -rf "$work" "$work.log"
+  else
+    tail -n 60 "$work.log"
+    echo "fuzz: $target FAILED (inputs in $work)"
+    return 1
+  fi
+}
+running=0
+failed=0
+for binary in build-fuzz/tests/fuzz/fuzz_*; do
+  fuzz_one "$binary" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+[ "$failed" = 0 ] || { echo "fuzz: a target failed" >&2; exit 1; }
 echo "All tests passed: unit, integration (Release and ASan/UBSan), fuzz."
