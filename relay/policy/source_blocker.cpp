@@ -27,25 +27,26 @@ std::size_t SourceBlocker::set_of(const IpAddress& prefix, int choice) const {
   return hash_bytes(prefix.data(), prefix.size(), seed) % sets * ways_;
 }
 
-SourceBlocker::Slot* SourceBlocker::find(const IpAddress& prefix) {
+std::size_t SourceBlocker::find(const IpAddress& prefix) const {
   for (int choice = 0; choice < 2; ++choice) {
-    Slot* set = &slots_[set_of(prefix, choice)];
-    for (std::size_t w = 0; w < ways_; ++w)
-      if (set[w].used && set[w].prefix == prefix) return &set[w];
+    const std::size_t first = set_of(prefix, choice);
+    for (std::size_t i = first; i < first + ways_; ++i)
+      if (slots_[i].used && slots_[i].prefix == prefix) return i;
   }
-  return nullptr;
+  return kNone;
 }
 
 bool SourceBlocker::blocked(const IpAddress& source, std::int64_t now_ns) const {
   if (!enabled()) return false;
-  const Slot* s = const_cast<SourceBlocker*>(this)->find(prefix_of(source));
-  return s != nullptr && s->blocked_until_ns > now_ns;
+  const std::size_t i = find(prefix_of(source));
+  return i != kNone && slots_[i].blocked_until_ns > now_ns;
 }
 
 bool SourceBlocker::strike(const IpAddress& source, std::int64_t now_ns) {
   if (!enabled()) return false;
   const IpAddress p = prefix_of(source);
-  Slot* s = find(p);
+  const std::size_t found = find(p);
+  Slot* s = found == kNone ? nullptr : &slots_[found];
   if (s == nullptr) {
     // A slot for a prefix not yet counted, in either of its two sets: a free one, else one
     // whose count has lapsed, else the one with the fewest failures (the oldest of those),

@@ -44,7 +44,8 @@ class SourceBlocker {
   static constexpr std::size_t kWays = 8;
   static IpAddress prefix_of(const IpAddress& a);
   std::size_t set_of(const IpAddress& prefix, int choice) const;  // the first slot of one of its two sets
-  Slot* find(const IpAddress& prefix);
+  std::size_t find(const IpAddress& prefix) const;  // its slot, or kNone
+  static constexpr std::size_t kNone = ~std::size_t{0};
 
   BlockLimits limits_;
   std::size_t ways_ = 1;
