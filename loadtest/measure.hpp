@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <utility>
 
 namespace hush::loadtest {
 
@@ -70,8 +71,9 @@ inline std::uint64_t socket_drops(int pid) {
     FILE* f = std::fopen((proc + table).c_str(), "r");
     if (f == nullptr) continue;
     char line[512];
-    std::fgets(line, sizeof line, f);  // the header
+    bool header = true;  // the first line names the columns
     while (std::fgets(line, sizeof line, f)) {
+      if (std::exchange(header, false)) continue;
       // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
       unsigned long long inode = 0, dropped = 0;
       if (std::sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %*s %*s %llu", &inode, &dropped) == 2 &&

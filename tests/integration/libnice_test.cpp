@@ -19,6 +19,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -317,6 +318,34 @@ INSTANTIATE_TEST_SUITE_P(TurnTransports, Libnice,
                          ::testing::Values("udp", "udp-kernel", "udp6", "udp6-kernel", "udp6-keep", "udp6-keep-kernel",
                                            "udp-mixed", "udp-mixed-kernel", "tcp", "tls"),
                          [](const auto& p) { std::string n = p.param; std::replace(n.begin(), n.end(), '-', '_'); return n; });
+
+// 300 Try Alternate (RFC 8489 §10): the first relay is full after one allocation and names a
+// second. libnice 0.1.21 follows the redirect: of two agents given the first relay, the one
+// refused gathers its relayed candidate on the second. (A call between the two would go relay
+// to relay across two instances on one host, which the peer policy refuses: this host's
+// addresses are peers only at its own relayed addresses.)
+TEST(Libnice, FollowsTryAlternateFromAFullRelayToTheSecond) {
+  const auto mport = free_tcp_port();
+  Relay second({"--relay-ip", "127.0.0.2", "--metrics", "127.0.0.1:" + std::to_string(mport)}, "127.0.0.2");
+  Relay first({"--relay-ip", "127.0.0.1", "--max-allocations", "1", "--alternate-server",
+               second.endpoint().to_string()});
+  LibniceCall call(first, first.port, NICE_RELAY_TYPE_TURN_UDP);
+  ASSERT_TRUE(call.run_until([&] { return call.a().gathered && call.b().gathered; }, std::chrono::seconds(10)));
+  std::multiset<std::string> relayed_on;
+  for (Peer* p : {&call.a(), &call.b()}) {
+    GSList* all = nice_agent_get_local_candidates(p->agent, p->stream, 1);
+    for (GSList* i = all; i != nullptr; i = i->next) {
+      const auto* c = static_cast<NiceCandidate*>(i->data);
+      if (c->type != NICE_CANDIDATE_TYPE_RELAYED) continue;
+      char ip[NICE_ADDRESS_STRING_LEN];
+      nice_address_to_string(&c->addr, ip);
+      relayed_on.insert(ip);
+    }
+    g_slist_free_full(all, reinterpret_cast<GDestroyNotify>(nice_candidate_free));
+  }
+  EXPECT_EQ(relayed_on, (std::multiset<std::string>{"127.0.0.1", "127.0.0.2"}));
+  EXPECT_EQ(metric(mport, R"(hush_allocations_active{transport="udp"})"), 1);
+}
 
 // hush-probe, the operator's check, against a relay with TLS: every row ok and exit 0; with a
 // wrong password every TURN row fails and the exit status says so.
