@@ -704,3 +704,7 @@ for load in loads:
         print(f"{load:<12}{label:<16}{''.join(cells)}{ratio('hush','coturn'):>13}{ratio('hush','ceiling'):>11}")
     print()
 PY
+if [ $latency = 0 ]; then
+  /usr/bin/python3 loadtest/plot_bench.py "$results" build/bench.svg "bench.sh, $mode, threads=$threads" &&
+    echo "plot: build/bench.svg (docs/img/bench.svg in docs/performance.md)" >&2
+fi
