@@ -2,8 +2,8 @@
 # Where hush's CPU per packet goes beyond the ceiling forwarder's: profiles hush and the
 # ceiling (perf record -p, 5 s each) under the same load and sums the samples of every
 # function into groups, so the difference reads as system calls, readiness, the UDP/IP
-# stack, scheduling and the relay's own code (docs/performance.md, "Where the rest of the
-# gap goes"). Needs root (or perf_event_paranoid <= 1). About a minute.
+# stack, scheduling and the relay's own code (docs/performance.md, "Known limits"). Needs
+# root (or perf_event_paranoid <= 1). About a minute.
 #   loadtest/profile-gap.sh                           voice-1000 and scale-10000
 #   LOADS="flood-100|100|1000" loadtest/profile-gap.sh   name|allocations|packets/s each
 set -euo pipefail
