@@ -28,7 +28,7 @@ using asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-constexpr std::size_t kInitialBuffer = 4096;
+constexpr std::size_t kInitialBuffer = 2048;
 // RFC 6062 splices: bytes read at once from either side, and the most queued towards the
 // peer before the client is no longer read (the other way, --stream-send-buffer).
 constexpr std::size_t kSpliceChunk = 16384;
@@ -236,7 +236,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     }
     if (have == 0 && in.size() > kInitialBuffer) {
       in.resize(kInitialBuffer);
-      in.shrink_to_fit();  // idle connections hold 4 KiB, not the largest frame they ever saw
+      in.shrink_to_fit();  // idle connections hold 2 KiB (an MTU-sized frame), not the largest they saw
     }
     if (have == in.size()) in.resize(std::min(in.size() * 2, hub.options_.max_frame + 4));
     return true;
