@@ -40,7 +40,7 @@ std::optional<long long> integer(std::string_view v) {
 }
 
 // A TOML basic string.
-std::string quoted(std::string_view s) {
+std::string toml_string(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
@@ -51,7 +51,7 @@ std::string quoted(std::string_view s) {
 
 std::string list(const std::vector<std::string>& items) {
   std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + quoted(items[i]);
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + toml_string(items[i]);
   return out + "]";
 }
 
@@ -307,7 +307,7 @@ CoturnImport import_coturn(std::string_view conf, const CoturnImportOptions& pat
     }
     if (auto d = dropped().find(name); d != dropped().end()) {
       note(n, name, d->second);
-      if (name == "keep-address-family") scalars["allocation-default-address-family"] = quoted("keep");
+      if (name == "keep-address-family") scalars["allocation-default-address-family"] = toml_string("keep");
       continue;
     }
     if (name == "listening-port") {
@@ -442,7 +442,7 @@ CoturnImport import_coturn(std::string_view conf, const CoturnImportOptions& pat
     } else if (name == "max-allocate-lifetime") {
       if (auto v = positive(n, name, value, 60, 86400)) scalars["max-lifetime"] = std::to_string(*v);
     } else if (name == "allocation-default-address-family") {
-      if (value == "ipv4" || value == "ipv6" || value == "keep") scalars[name] = quoted(value);
+      if (value == "ipv4" || value == "ipv6" || value == "keep") scalars[name] = toml_string(value);
       else note(n, name, "dropped: '" + value + "' is not ipv4, ipv6 or keep");
     } else if (name == "cert") {
       cert = value;
@@ -511,7 +511,7 @@ CoturnImport import_coturn(std::string_view conf, const CoturnImportOptions& pat
     out.notes.push_back("tls-listening-port/cert/pkey: no tls-listen: TLS needs both cert and pkey");
   }
   t << "listen = " << list(listen) << "\n";
-  if (tls) t << "tls-listen = " << list(tls_listen) << "\ncert = " << quoted(cert) << "\nkey = " << quoted(pkey) << "\n";
+  if (tls) t << "tls-listen = " << list(tls_listen) << "\ncert = " << toml_string(cert) << "\nkey = " << toml_string(pkey) << "\n";
   std::vector<std::string> relay_ips, externals;
   for (const auto& ip : {relay_v4, relay_v6})
     if (ip) relay_ips.push_back(ip->to_string());
@@ -520,10 +520,10 @@ CoturnImport import_coturn(std::string_view conf, const CoturnImportOptions& pat
   if (!relay_ips.empty()) t << "relay-ip = " << list(relay_ips) << "\n";
   if (!externals.empty()) t << "external-ip = " << list(externals) << "\n";
   if (min_port != 49152 || max_port != 65535)
-    t << "relay-ports = " << quoted(std::to_string(min_port) + "-" + std::to_string(max_port)) << "\n";
-  if (!realm.empty()) t << "realm = " << quoted(realm) << "\n";
-  if (!out.secrets.empty()) t << "secret-file = " << quoted(paths.secret_file) << "\n";
-  if (!out.users.empty()) t << "users-file = " << quoted(paths.users_file) << "\n";
+    t << "relay-ports = " << toml_string(std::to_string(min_port) + "-" + std::to_string(max_port)) << "\n";
+  if (!realm.empty()) t << "realm = " << toml_string(realm) << "\n";
+  if (!out.secrets.empty()) t << "secret-file = " << toml_string(paths.secret_file) << "\n";
+  if (!out.users.empty()) t << "users-file = " << toml_string(paths.users_file) << "\n";
   if (out.secrets.empty() && out.users.empty())
     out.notes.push_back("static-auth-secret: none given: add secret-file (hush makes a secret for each run "
                         "without one, which no application knows)");
@@ -531,8 +531,8 @@ CoturnImport import_coturn(std::string_view conf, const CoturnImportOptions& pat
   if (!allow_peer.empty()) t << "allow-peer = " << list(allow_peer) << "\n";
   if (!deny_peer.empty()) t << "deny-peer = " << list(deny_peer) << "\n";
   if (!alternates.empty()) t << "alternate-server = " << list(alternates) << "\n";
-  if (prometheus) t << "metrics = " << quoted("127.0.0.1:" + std::to_string(prometheus_port)) << "\n";
-  if (!log_level.empty()) t << "log-level = " << quoted(log_level) << "\n";
+  if (prometheus) t << "metrics = " << toml_string("127.0.0.1:" + std::to_string(prometheus_port)) << "\n";
+  if (!log_level.empty()) t << "log-level = " << toml_string(log_level) << "\n";
   out.toml = t.str();
   return out;
 }

@@ -23,11 +23,6 @@ using namespace hush::test;
 
 namespace {
 
-std::vector<std::string> with_metrics(std::uint16_t port, std::vector<std::string> more = {}) {
-  more.insert(more.begin(), {"--metrics", "127.0.0.1:" + std::to_string(port)});
-  return more;
-}
-
 // The value of one sample, e.g. sample(text, R"(hush_relayed_packets_total{direction="to_peer"})").
 double sample(const std::string& text, const std::string& name_and_labels) {
   std::istringstream in(text);

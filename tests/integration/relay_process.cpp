@@ -241,6 +241,11 @@ HttpResponse http_request(std::uint16_t port, const std::string& path, const std
   return r;
 }
 
+std::vector<std::string> with_metrics(std::uint16_t port, std::vector<std::string> more) {
+  more.insert(more.begin(), {"--metrics", "127.0.0.1:" + std::to_string(port)});
+  return more;
+}
+
 Relay::Relay(std::vector<std::string> extra, std::string listen_ip, std::vector<std::string> launcher) {
   port = free_udp_port();
   char tmpl[] = "/tmp/hush-secret-XXXXXX";

@@ -74,6 +74,8 @@ struct HttpResponse {
 // One HTTP/1.1 request to 127.0.0.1:port.
 HttpResponse http_request(std::uint16_t port, const std::string& path, const std::string& method = "GET",
                           const std::string& authorization = "");
+// `more` relay arguments after --metrics 127.0.0.1:port.
+std::vector<std::string> with_metrics(std::uint16_t port, std::vector<std::string> more = {});
 // The value of one sample (name with its labels, as exposed) from /metrics; -1 if absent.
 double metric(std::uint16_t port, const std::string& sample);
 

@@ -22,15 +22,6 @@
 using namespace hush;
 using namespace hush::test;
 
-namespace {
-
-std::vector<std::string> with_metrics(std::uint16_t mport, std::vector<std::string> more = {}) {
-  more.insert(more.begin(), {"--metrics", "127.0.0.1:" + std::to_string(mport)});
-  return more;
-}
-
-}  // namespace
-
 TEST(Streams, FramesSplitByteByByteAreReassembledAndTheAllocationEndsWithTheConnection) {
   const auto mport = free_tcp_port();
   Relay relay(with_metrics(mport));

@@ -38,8 +38,6 @@ class PeerListener {
   int fd_;
 };
 
-std::vector<std::string> with_metrics(std::uint16_t mport) { return {"--metrics", "127.0.0.1:" + std::to_string(mport)}; }
-
 std::function<void(stun::MessageBuilder&)> peer_attr(const Endpoint& peer) {
   return [peer](stun::MessageBuilder& b) { b.add_xor_address(stun::attr::xor_peer_address, peer); };
 }
