@@ -40,16 +40,14 @@ Result<int, SocketError> failed(const char* call) {
   return err(SocketError{e, std::string(call) + ": " + std::strerror(e)});
 }
 
-Result<int, SocketError> open_bound(const Endpoint& local, int type, const UdpOptions& o) {
+Result<int, SocketError> open_bound(const Endpoint& local, int type, const UdpOptions& o, bool reuse_address = false) {
   const int family = local.ip.is_v4() ? AF_INET : AF_INET6;
   int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return failed("socket");
   const int one = 1;
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (o.reuse_port) {
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  }
+  if (o.reuse_port || reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (o.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (o.dont_fragment) {
     if (family == AF_INET) {
       const int v = IP_PMTUDISC_DO;
@@ -81,8 +79,19 @@ Result<int, SocketError> open_udp(const Endpoint& local, const UdpOptions& o) {
 }
 
 Result<int, SocketError> open_tcp(const Endpoint& local, int backlog) {
-  auto fd = open_bound(local, SOCK_STREAM, UdpOptions{true, false, 0, 0});
-  if (fd && backlog > 0 && ::listen(*fd, backlog) != 0) {
+  if (backlog <= 0) return open_bound(local, SOCK_STREAM, UdpOptions{true, false, 0, 0});
+  // The listener binds without SO_REUSEPORT, so the bind fails while another socket listens
+  // on the port or holds it with SO_REUSEPORT. Linux lets sockets of one user that all set
+  // SO_REUSEPORT before binding share a port and splits incoming connections among their
+  // listeners: another relay process of the same user (a second instance, a restart that
+  // overlaps the old one) that picked the same port would receive connections meant for this
+  // allocation. Set after the bind, the option lets this allocation's own connections to
+  // peers (RFC 6062 §5.2, opened with it) bind the relayed address, and the listener stays
+  // the only one. SO_REUSEADDR passes over connections of earlier allocations only.
+  auto fd = open_bound(local, SOCK_STREAM, UdpOptions{}, true);
+  if (!fd) return fd;
+  const int one = 1;
+  if (::setsockopt(*fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 || ::listen(*fd, backlog) != 0) {
     auto e = failed("listen");
     ::close(*fd);
     return e;

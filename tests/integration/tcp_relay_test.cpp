@@ -223,6 +223,37 @@ TEST(TcpRelay, InboundPeersNeedAPermissionAndAreAnnouncedByConnectionAttempt) {
   EXPECT_THROW(TcpTurn late(relayed.port), std::runtime_error) << "the relayed address still listens";
 }
 
+// Two relay processes of one user (a second instance, or a restart overlapping the old one)
+// with the same relay range: Linux lets sockets of one user that set SO_REUSEPORT share a
+// port and splits incoming connections among their listeners. A relayed TCP port must belong
+// to one allocation only, so that a peer's connection to it reaches that allocation's client.
+TEST(TcpRelay, TwoRelaysOfOneUserNeverShareARelayedPort) {
+  Relay first({"--relay-ports", "65200-65200", "--threads", "1"});
+  Relay second({"--relay-ports", "65200-65200", "--threads", "1"});
+  TcpAllocation a(first);
+  ASSERT_TRUE(a.allocate());
+  EXPECT_EQ(a.control.relayed().port, 65200);
+  TcpAllocation b(second);
+  EXPECT_FALSE(b.allocate()) << "the second relay got the port the first one listens on";
+  ASSERT_TRUE(a.control.create_permission(*Endpoint::parse("127.0.0.1:1")));
+  std::vector<std::unique_ptr<TcpTurn>> peers;
+  for (int i = 0; i < 8; ++i) {
+    peers.push_back(std::make_unique<TcpTurn>(a.control.relayed().port));
+    auto attempt = a.control.read_frame(std::chrono::seconds(2));
+    ASSERT_TRUE(attempt) << "peer connection " << i << " did not reach the allocation";
+    auto m = stun::MessageView::parse(*attempt);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->method(), stun::Method::connection_attempt);
+  }
+  // The allocation can still connect out from its relayed address (RFC 6062 §5.2).
+  PeerListener listener;
+  ASSERT_TRUE(a.control.create_permission(listener.local()));
+  ASSERT_EQ(a.control.request(stun::Method::connect, peer_attr(listener.local())), 0);
+  auto out = listener.accept(std::chrono::seconds(2));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->remote(), a.control.relayed());
+}
+
 TEST(TcpRelay, MisusedRequestsAreRefusedAndOthersUnaffected) {
   Relay relay;
   LiveCall call(relay);

@@ -34,8 +34,10 @@ struct SocketError {
 
 // A non-blocking UDP socket bound to `local` (IPv6 sockets are v6-only). Returns the fd.
 Result<int, SocketError> open_udp(const Endpoint& local, const UdpOptions& options);
-// RFC 6062: a non-blocking TCP socket bound to `local` with SO_REUSEADDR and SO_REUSEPORT, so
-// a relayed address can listen and connect out at once; listening when `backlog` > 0.
+// RFC 6062: a non-blocking TCP socket bound to `local`, listening when `backlog` > 0, so that a
+// relayed address can listen and connect out at once. The listener's bind is exclusive (it
+// fails while any socket holds the port); SO_REUSEPORT, set after it, lets the connecting
+// sockets (`backlog` 0, SO_REUSEADDR and SO_REUSEPORT before their bind) share its address.
 Result<int, SocketError> open_tcp(const Endpoint& local, int backlog);
 Endpoint local_endpoint(int fd);
 
