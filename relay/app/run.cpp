@@ -308,6 +308,7 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   for (unsigned i = 0; i < c.threads; ++i) {
     net::WorkerConfig wc;
     wc.kernel = state.kernel.get();
+    wc.first = i == 0;
     if (c.padding_udp) wc.udp_padding = stream_options(c).padding;
     wc.udp_gso = c.udp_gso;
     wc.listen = listen;

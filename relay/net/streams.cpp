@@ -403,7 +403,7 @@ StreamHub::StreamHub(asio::io_context& io, turn::Server& server, turn::Outbox& o
 
 StreamHub::~StreamHub() { close_all(); }
 
-void StreamHub::listen(const Endpoint& at, bool tls) {
+void StreamHub::listen(const Endpoint& at, bool tls, bool exclusive) {
   std::uint16_t index = tls ? turn::kTlsListenerBase : turn::kTcpListenerBase;
   for (const auto& a : acceptors_) index += a->tls == tls;
   const tcp::endpoint ep(asio::ip::make_address(at.ip.to_string()), at.port);
@@ -412,12 +412,14 @@ void StreamHub::listen(const Endpoint& at, bool tls) {
   acc.open(ep.protocol(), ec);
   if (!ec && ep.address().is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) {
+  auto reuse_port = [&] {
     int one = 1;
     if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
       ec = boost::system::error_code(errno, boost::system::system_category());
-  }
+  };
+  if (!ec && !exclusive) reuse_port();
   if (!ec) acc.bind(ep, ec);
+  if (!ec && exclusive) reuse_port();
   if (!ec) acc.listen(1024, ec);
   if (ec) throw std::runtime_error("cannot listen on TCP " + at.to_string() + ": " + ec.message());
   acceptors_.push_back(std::make_unique<Acceptor>(Acceptor{std::move(acc), index, tls, asio::steady_timer(io_)}));

@@ -46,8 +46,9 @@ Result<int, SocketError> open_bound(const Endpoint& local, int type, const UdpOp
   if (fd < 0) return failed("socket");
   const int one = 1;
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (o.reuse_port || reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (o.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  const bool reuse_now = o.reuse_port && !o.exclusive_bind;
+  if (reuse_now || reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_now) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (o.dont_fragment) {
     if (family == AF_INET) {
       const int v = IP_PMTUDISC_DO;
@@ -66,6 +67,13 @@ Result<int, SocketError> open_bound(const Endpoint& local, int type, const UdpOp
   const socklen_t len = to_sockaddr(local, sa);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
     auto e = failed("bind");
+    ::close(fd);
+    return e;
+  }
+  if (o.reuse_port && o.exclusive_bind &&
+      (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+       ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)) {
+    auto e = failed("setsockopt");
     ::close(fd);
     return e;
   }

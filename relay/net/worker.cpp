@@ -121,8 +121,10 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
                                            &shared.quota, &shared.reservations);
   server_->set_event_sink(&events_);
   if (config_.kernel != nullptr) server_->set_kernel_path(config_.kernel, udp_listen);  // UDP listener order
+  UdpOptions listening{true, false, 4 << 20, 4 << 20};
+  listening.exclusive_bind = config_.first;
   for (const auto& ep : udp_listen) {
-    auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
+    auto fd = open_udp(ep, listening);
     if (!fd)
       throw std::runtime_error(std::string(listeners_.size() < config_.listen.size() ? "" : "--other-address: ") +
                                "cannot listen on " + ep.to_string() + ": " + fd.error().message);
@@ -137,7 +139,7 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   dtls_ = std::make_unique<DtlsHub>(*server_, outbox_, [this] { flush(); }, config_.streams, shared.connections);
   dtls_->set_context(std::move(dtls));
   for (const auto& ep : config_.tls_listen) {
-    auto fd = open_udp(ep, UdpOptions{true, false, 4 << 20, 4 << 20});
+    auto fd = open_udp(ep, listening);
     if (!fd) throw std::runtime_error("cannot listen for DTLS on " + ep.to_string() + ": " + fd.error().message);
     listeners_.push_back(std::make_unique<udp::socket>(io_, ep.ip.is_v4() ? udp::v4() : udp::v6(), *fd));
     dtls_->add_socket(*fd);
@@ -149,8 +151,8 @@ Worker::Worker(WorkerConfig config, std::shared_ptr<const turn::Snapshot> snapsh
   tcp_relays_ = std::make_unique<TcpRelays>(
       io_, *ports_, shared.tcp_connections, *streams_, *server_, outbox_, [this] { flush(); }, [this] { return now(); });
   server_->set_tcp_host(tcp_relays_.get());
-  for (const auto& ep : config_.listen) streams_->listen(ep, false);
-  for (const auto& ep : config_.tls_listen) streams_->listen(ep, true);
+  for (const auto& ep : config_.listen) streams_->listen(ep, false, config_.first);
+  for (const auto& ep : config_.tls_listen) streams_->listen(ep, true, config_.first);
 }
 
 Worker::~Worker() {

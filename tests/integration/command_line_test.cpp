@@ -148,6 +148,36 @@ TEST(CommandLine, DefaultRunPrintsACredentialThatWorks) {
   EXPECT_EQ(p.stop(), 0);  // SIGINT: stops at once, exit 0
 }
 
+// A second relay process on an address another socket of the same user holds with
+// SO_REUSEPORT (an instance already running, as older relays bound their listeners) is
+// refused at start, naming --listen: Linux would otherwise let it join the port and hand it
+// a share of the first one's clients (UDP by source address, TCP connections at random).
+TEST(CommandLine, AListenAddressAnotherProcessHoldsIsRefused) {
+  for (const int type : {SOCK_DGRAM, SOCK_STREAM}) {
+    const auto port = free_udp_port();
+    const int held = ::socket(AF_INET, type, 0);
+    const int one = 1;
+    ::setsockopt(held, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(held, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    const sockaddr_in at = loopback(port);
+    ASSERT_EQ(::bind(held, reinterpret_cast<const sockaddr*>(&at), sizeof at), 0);
+    if (type == SOCK_STREAM) {
+      ASSERT_EQ(::listen(held, 8), 0);
+    }
+    auto r = relay("--listen 127.0.0.1:" + std::to_string(port) + " --relay-ports 61000-64999 --threads 2");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--listen"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Address already in use"), std::string::npos) << r.output;
+    ::close(held);
+  }
+  // Its own workers still share each address (the kernel spreads sources among them).
+  Relay two({"--threads", "2"});
+  for (int i = 0; i < 8; ++i) {
+    LiveCall call(two);
+    EXPECT_TRUE(call.works()) << "call " << i;
+  }
+}
+
 namespace {
 
 std::string read_file(const std::string& path) {

@@ -102,7 +102,8 @@ class StreamHub {
   ~StreamHub();
 
   // Bind now (throws std::runtime_error naming the address); accept once start() is called.
-  void listen(const Endpoint& at, bool tls);
+  // `exclusive`: SO_REUSEPORT only after the bind, as UdpOptions::exclusive_bind.
+  void listen(const Endpoint& at, bool tls, bool exclusive = false);
   void start();
   void set_tls_context(std::shared_ptr<boost::asio::ssl::context> ctx) { tls_ = std::move(ctx); }
   void set_options(const StreamOptions& o) { options_ = o; }

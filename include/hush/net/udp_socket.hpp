@@ -23,6 +23,12 @@ struct UdpOptions {
   // error queue (EPOLLERR until read with MSG_ERRQUEUE). Until then the socket also holds the
   // error, and the next send or receive on it fails once with it (ECONNREFUSED, ...).
   bool report_errors = false;
+  // With reuse_port: bind with neither SO_REUSEADDR nor SO_REUSEPORT, then set both. The bind
+  // fails while any other socket holds the address, and the sockets this process opens on it
+  // afterwards (reuse_port set before their bind) still join. The first worker's listeners
+  // bind so, and a second relay process on the same address is refused at start instead of
+  // silently taking a share of the clients.
+  bool exclusive_bind = false;
 };
 
 // Why a socket could not be opened: the errno of the call that failed, and a message naming

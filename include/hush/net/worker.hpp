@@ -41,6 +41,9 @@ struct WorkerConfig {
   Padding udp_padding;     // --padding-udp: ChannelData to UDP clients (zeros after the message)
   bool udp_gso = true;     // --udp-gso: same-size datagrams to one address leave as one GSO send
   turn::KernelPath* kernel = nullptr;  // --kernel-fastpath, shared by all workers
+  // The first worker: its listeners bind exclusively (UdpOptions::exclusive_bind), so that a
+  // listen address another process holds is refused at start; the others join them.
+  bool first = false;
 };
 
 class Worker {
