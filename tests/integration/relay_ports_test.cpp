@@ -15,8 +15,10 @@ using namespace hush;
 
 namespace {
 
-constexpr std::uint16_t kLow = 58000;
-constexpr std::uint16_t kHigh = 58999;
+// Above the ephemeral ports (32768-60999) that other tests' sockets take, which run at the same
+// time, and apart from the relay ranges they give (61000-65299).
+constexpr std::uint16_t kLow = 65300;
+constexpr std::uint16_t kHigh = 65499;
 
 net::RelayPortsConfig loopback_range() {
   net::RelayPortsConfig c;
