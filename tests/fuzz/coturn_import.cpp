@@ -18,12 +18,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto r = hush::config::import_coturn({reinterpret_cast<const char*>(data), size}, options);
   for (const auto& n : r.notes)
     if (n.empty()) __builtin_trap();
-  // A secret of some length that the text holds only where the import put it would be a leak.
-  for (const auto& s : r.secrets)
-    if (s.size() >= 16 && r.toml.find(s) != std::string::npos &&
-        std::string_view(reinterpret_cast<const char*>(data), size).find(s) ==
-            std::string_view(reinterpret_cast<const char*>(data), size).rfind(s))
-      __builtin_trap();
+  // A secret moved out never flows into the text: with the secret's one occurrence in the
+  // input overwritten, the text stays the same. (Finding the secret in the text is not enough:
+  // a secret such as `n = ["0.0.0.0:3478"]` is also a piece of a listen line the import writes.)
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  for (const auto& s : r.secrets) {
+    if (s.size() < 16 || r.toml.find(s) == std::string::npos || input.find(s) != input.rfind(s)) continue;
+    std::string other(input);
+    other.replace(other.find(s), s.size(), std::string(s.size(), s.front() == 'Z' ? 'Y' : 'Z'));
+    if (hush::config::import_coturn(other, options).toml != r.toml) __builtin_trap();
+  }
   static const int fd = ::memfd_create("hush-import", 0);
   if (fd < 0) return 0;
   if (::ftruncate(fd, 0) != 0 ||

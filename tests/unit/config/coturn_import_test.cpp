@@ -55,6 +55,19 @@ TEST(CoturnImport, SecretsAndUsersGoToTheirFilesNeverIntoTheConfig) {
   }
 }
 
+// Found by the coturn_import fuzz target (its check then mistook this for a leak): a secret
+// that reads like a piece of config goes to the secret file like any other, and changing it
+// changes nothing in the text.
+TEST(CoturnImport, ASecretThatLooksLikeConfigTextIsMovedOutToo) {
+  const std::string conf = "listening-port=3478\nuse-auth-secret\nstatic-auth-secret=n = [\"0.0.0.0:3478\"]\n";
+  const auto r = import_coturn(conf);
+  EXPECT_EQ(r.secrets, std::vector<std::string>{R"(n = ["0.0.0.0:3478"])"});
+  EXPECT_TRUE(has_line(r, R"(listen = ["0.0.0.0:3478"])")) << r.toml;
+  std::string other = conf;
+  other.replace(other.find("n = "), 20, std::string(20, 'Z'));
+  EXPECT_EQ(import_coturn(other).toml, r.toml);
+}
+
 TEST(CoturnImport, PeerRangesBecomeCidrsAndWhatHushDeniesAnywayIsSaidSo) {
   const auto r = import_coturn(
       "denied-peer-ip=83.166.64.0-83.166.95.255\ndenied-peer-ip=10.0.0.0-10.255.255.255\n"
