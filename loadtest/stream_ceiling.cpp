@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  (t == Transport::dtls ? SSL_OP_NO_QUERY_MTU : 0));
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (t == Transport::tls) SSL_CTX_set_read_ahead(ctx, 1);  // as hush: one read() per record
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
       std::fprintf(stderr, "hush-stream-ceiling: cannot load %s or %s\n", cert.c_str(), key.c_str());

@@ -89,6 +89,11 @@ Result<std::shared_ptr<ssl::context>, std::string> make_tls_context(const std::s
   // Record buffers only while a record is in flight: an idle connection holds its SSL object
   // alone (tls_stream.hpp).
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // One read() for a record's header and body (and whatever follows), not one for each: at
+  // voice load 0.66 reads per record instead of 2, and 8% less CPU per relayed packet on TLS
+  // (5 alternating runs, medians 23.0 against 25.0 us). TlsStream calls SSL_read before it
+  // waits for the socket, so records OpenSSL has read ahead are never left waiting.
+  SSL_CTX_set_read_ahead(native, 1);
   SSL_CTX_set_alpn_select_cb(native, select_turn_alpn, nullptr);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert, ec);
