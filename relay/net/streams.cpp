@@ -9,11 +9,11 @@
 #include <unistd.h>
 #include <stdexcept>
 
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "hush/base/bytes.hpp"
+#include "hush/net/udp_socket.hpp"
 #include "hush/stun/channel_data.hpp"
 #include "hush/stun/stream_framing.hpp"
 #include "accept_retry.hpp"
@@ -411,22 +411,15 @@ StreamHub::~StreamHub() { close_all(); }
 void StreamHub::listen(const Endpoint& at, bool tls, bool exclusive) {
   std::uint16_t index = tls ? turn::kTlsListenerBase : turn::kTcpListenerBase;
   for (const auto& a : acceptors_) index += a->tls == tls;
-  const tcp::endpoint ep(asio::ip::make_address(at.ip.to_string()), at.port);
+  auto fd = open_tcp_listener(at, 1024, exclusive);
+  if (!fd) throw std::runtime_error("cannot listen on TCP " + at.to_string() + ": " + fd.error().message);
   tcp::acceptor acc(io_);
   boost::system::error_code ec;
-  acc.open(ep.protocol(), ec);
-  if (!ec && ep.address().is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  auto reuse_port = [&] {
-    int one = 1;
-    if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-      ec = boost::system::error_code(errno, boost::system::system_category());
-  };
-  if (!ec && !exclusive) reuse_port();
-  if (!ec) acc.bind(ep, ec);
-  if (!ec && exclusive) reuse_port();
-  if (!ec) acc.listen(1024, ec);
-  if (ec) throw std::runtime_error("cannot listen on TCP " + at.to_string() + ": " + ec.message());
+  acc.assign(at.ip.is_v4() ? tcp::v4() : tcp::v6(), *fd, ec);
+  if (ec) {
+    ::close(*fd);
+    throw std::runtime_error("cannot listen on TCP " + at.to_string() + ": " + ec.message());
+  }
   acceptors_.push_back(std::make_unique<Acceptor>(Acceptor{std::move(acc), index, tls, asio::steady_timer(io_)}));
 }
 

@@ -86,6 +86,20 @@ Result<int, SocketError> open_udp(const Endpoint& local, const UdpOptions& o) {
   return open_bound(local, SOCK_DGRAM, o);
 }
 
+Result<int, SocketError> open_tcp_listener(const Endpoint& local, int backlog, bool exclusive) {
+  // SO_REUSEADDR passes over connections of earlier listeners in TIME_WAIT only.
+  auto fd = open_bound(local, SOCK_STREAM, UdpOptions{!exclusive, false, 0, 0}, true);
+  if (!fd) return fd;
+  const int one = 1;
+  if ((exclusive && ::setsockopt(*fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+      ::listen(*fd, backlog) != 0) {
+    auto e = failed("listen");
+    ::close(*fd);
+    return e;
+  }
+  return fd;
+}
+
 Result<int, SocketError> open_tcp(const Endpoint& local, int backlog) {
   if (backlog <= 0) return open_bound(local, SOCK_STREAM, UdpOptions{true, false, 0, 0});
   // The listener binds without SO_REUSEPORT, so the bind fails while another socket listens
@@ -95,16 +109,8 @@ Result<int, SocketError> open_tcp(const Endpoint& local, int backlog) {
   // overlaps the old one) that picked the same port would receive connections meant for this
   // allocation. Set after the bind, the option lets this allocation's own connections to
   // peers (RFC 6062 §5.2, opened with it) bind the relayed address, and the listener stays
-  // the only one. SO_REUSEADDR passes over connections of earlier allocations only.
-  auto fd = open_bound(local, SOCK_STREAM, UdpOptions{}, true);
-  if (!fd) return fd;
-  const int one = 1;
-  if (::setsockopt(*fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 || ::listen(*fd, backlog) != 0) {
-    auto e = failed("listen");
-    ::close(*fd);
-    return e;
-  }
-  return fd;
+  // the only one.
+  return open_tcp_listener(local, backlog, true);
 }
 
 Endpoint local_endpoint(int fd) {

@@ -45,6 +45,9 @@ Result<int, SocketError> open_udp(const Endpoint& local, const UdpOptions& optio
 // fails while any socket holds the port); SO_REUSEPORT, set after it, lets the connecting
 // sockets (`backlog` 0, SO_REUSEADDR and SO_REUSEPORT before their bind) share its address.
 Result<int, SocketError> open_tcp(const Endpoint& local, int backlog);
+// A non-blocking listening TCP socket with SO_REUSEADDR and SO_REUSEPORT, the latter set
+// before the bind or, `exclusive`, after it (as UdpOptions::exclusive_bind).
+Result<int, SocketError> open_tcp_listener(const Endpoint& local, int backlog, bool exclusive);
 Endpoint local_endpoint(int fd);
 
 }  // namespace hush::net
