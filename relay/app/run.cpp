@@ -262,7 +262,11 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
   }
   state.quotas.set_limits(quota_limits(c));
   state.max_allocations = c.max_allocations;
-  auto nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(c.nonce_lifetime));
+  // Keyed by the minting secret: relays that share it accept each other's nonces (nonce.hpp).
+  const auto nonce_issuer = [](const auth::SecretSet& s, std::int64_t lifetime) {
+    return std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_key_from_secret(s.minting(), lifetime));
+  };
+  auto nonces = nonce_issuer(secrets, c.nonce_lifetime);
   auto snapshot = make_snapshot(c, secrets, std::move(*users), nonces, *live);
 
   const std::vector<Endpoint> listen = net::expand_wildcards(c.listen);
@@ -445,8 +449,8 @@ int run(const config::Config& initial, int argc, const char* const* argv) {
     next.padding_mode = c.padding_mode;
     next.padding_size = c.padding_size;
     if (generated) next.secret_file.clear();
-    if (next.nonce_lifetime != c.nonce_lifetime)
-      nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(next.nonce_lifetime));
+    if (next.nonce_lifetime != c.nonce_lifetime || next_secrets.minting() != secrets.minting())
+      nonces = nonce_issuer(next_secrets, next.nonce_lifetime);
     auto next_snapshot = make_snapshot(next, next_secrets, std::move(*next_users), nonces, *live);
     state.quotas.set_limits(quota_limits(next));
     state.max_allocations = next.max_allocations;

@@ -1,11 +1,12 @@
 #include "hush/auth/nonce.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cstring>
 
 #include "hush/auth/base64.hpp"
-#include "hush/auth/secret_set.hpp"
 #include "hush/stun/integrity.hpp"
 
 namespace hush::auth {
@@ -13,10 +14,15 @@ namespace hush::auth {
 NonceIssuer::NonceIssuer(std::array<std::uint8_t, 32> key, std::int64_t lifetime)
     : key_(key), lifetime_(lifetime) {}
 
-NonceIssuer NonceIssuer::with_random_key(std::int64_t lifetime) {
+NonceIssuer NonceIssuer::with_key_from_secret(std::string_view secret, std::int64_t lifetime) {
+  static constexpr std::string_view kLabel = "hush nonce key 1";
   std::array<std::uint8_t, 32> key{};
-  random_bytes(key.data(), key.size());
-  return NonceIssuer(key, lifetime);
+  unsigned size = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(kLabel.data()),
+       kLabel.size(), key.data(), &size);
+  NonceIssuer issuer(key, lifetime);
+  OPENSSL_cleanse(key.data(), key.size());
+  return issuer;
 }
 
 NonceIssuer::~NonceIssuer() { OPENSSL_cleanse(key_.data(), key_.size()); }

@@ -287,6 +287,13 @@ TEST(ScaleOut, OneSecretServesTwoInstancesAndAFullOneRedirectsToTheOther) {
   LiveCall call(second, &alternate);
   EXPECT_TRUE(call.works());
   EXPECT_EQ(call.client.relayed().ip.to_string(), "127.0.0.2");
+
+  // Redirected as libwebrtc (Chromium) is, with the first relay's nonce, which 438 would end:
+  // the second accepts it, since both derive their nonce key from the secret they share.
+  redirected.follow_alternate();
+  EXPECT_TRUE(redirected.allocate()) << redirected.last_error();
+  EXPECT_EQ(redirected.stale_nonces(), 0);
+  EXPECT_EQ(redirected.relayed().ip.to_string(), "127.0.0.2");
 }
 
 TEST(CredentialApi, MintsOverHttpACredentialTheRelayAccepts) {

@@ -375,6 +375,7 @@ std::optional<stun::MessageView> TurnClient::transact(stun::Method m,
     auto v = stun::MessageView::parse(last_);
     last_error_ = 0;
     if (auto e = v->find(stun::attr::error_code)) last_error_ = stun::decode_error_code(*e)->code;
+    if (last_error_ == 438) ++stale_nonces_;
     if (auto alt = v->find(stun::attr::alternate_server)) alternate_ = stun::decode_plain_address(*alt);
     if (authenticated && (last_error_ == 401 || last_error_ == 438) && v->find_text(stun::attr::nonce)) {
       const bool had_nonce = !nonce_.empty();

@@ -130,6 +130,10 @@ class TurnClient {
   int last_error() const { return last_error_; }
   // ALTERNATE-SERVER of the last 300 answer.
   std::optional<Endpoint> alternate() const { return alternate_; }
+  // Follows the last 300 as libwebrtc does: same socket, realm and nonce, to the alternate.
+  void follow_alternate() { server_ = *alternate_; }
+  // 438 Stale Nonce answers received (transact() retries with the new nonce).
+  int stale_nonces() const { return stale_nonces_; }
   Endpoint relayed() const { return relayed_; }
   UdpSocket& socket() { return socket_; }
   void send_channel(std::uint16_t channel, std::string_view payload);
@@ -148,6 +152,7 @@ class TurnClient {
   std::vector<std::byte> last_;
   Endpoint relayed_;
   int last_error_ = 0;
+  int stale_nonces_ = 0;
   std::optional<Endpoint> alternate_;
 };
 

@@ -74,7 +74,7 @@ class TurnFixture : public ::testing::Test {
   policy::RelayPortRegistry live;
   FakePorts ports;
   std::shared_ptr<const auth::NonceIssuer> nonces =
-      std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(600));
+      std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_key_from_secret("fixture", 600));
   turn::ServerOptions options;
   turn::QuotaLimits limits;  // start() adds its user_quota argument
   std::unique_ptr<turn::Quotas> quota;

@@ -61,7 +61,7 @@ TEST(SecretSet, ParsesTextWithCrLfBlanksAndNoFinalNewline) {
 }
 
 TEST(Nonce, ValidForItsClientUntilItExpires) {
-  auto issuer = auth::NonceIssuer::with_random_key(600);
+  auto issuer = auth::NonceIssuer::with_key_from_secret("secret", 600);
   auto client = *Endpoint::parse("192.0.2.10:5000");
   auto same_host = *Endpoint::parse("192.0.2.10:5001");  // another connection of the client
   auto other = *Endpoint::parse("192.0.2.11:5000");
@@ -76,14 +76,27 @@ TEST(Nonce, ValidForItsClientUntilItExpires) {
   forged[15] = forged[15] == 'A' ? 'B' : 'A';
   EXPECT_EQ(issuer.check(forged, 1000, client), auth::NonceCheck::stale);
   EXPECT_EQ(issuer.check("short", 1000, client), auth::NonceCheck::stale);
-  auto another_key = auth::NonceIssuer::with_random_key(600);
+  auto another_key = auth::NonceIssuer::with_key_from_secret("another secret", 600);
   EXPECT_EQ(another_key.check(n, 1000, client), auth::NonceCheck::stale);
+}
+
+TEST(Nonce, RelaysKeyedByOneSecretAcceptEachOthersNonces) {
+  auto client = *Endpoint::parse("192.0.2.10:5000");
+  auto first = auth::NonceIssuer::with_key_from_secret("shared", 600);
+  auto second = auth::NonceIssuer::with_key_from_secret("shared", 600);
+  auto n = first.issue(1000, client);
+  EXPECT_EQ(second.check(n, 1000, client), auth::NonceCheck::valid);
+  EXPECT_EQ(second.check(n, 1000, *Endpoint::parse("192.0.2.11:5000")), auth::NonceCheck::stale);
+  EXPECT_EQ(auth::NonceIssuer::with_key_from_secret("another", 600).check(n, 1000, client), auth::NonceCheck::stale);
+  // The key is not the secret itself.
+  EXPECT_EQ(auth::NonceIssuer(std::array<std::uint8_t, 32>{'s', 'h', 'a', 'r', 'e', 'd'}, 600).check(n, 1000, client),
+            auth::NonceCheck::stale);
 }
 
 namespace {
 struct AuthFixture : ::testing::Test {
   std::shared_ptr<const auth::NonceIssuer> nonces =
-      std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_random_key(600));
+      std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer::with_key_from_secret("new", 600));
   auth::Authenticator authn{"hush", auth::SecretSet({"new", "old"}), nonces};
   Endpoint client = *Endpoint::parse("192.0.2.1:4000");
   std::int64_t now = 10000;
