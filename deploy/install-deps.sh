@@ -10,7 +10,8 @@ if [ "$profile" = test ]; then
   # stun-client is an RFC 3489 NAT classifier, a client for the classic Binding tests.
   # liblinphone-dev, baresip-core and nftables: the Softphone tests (SIP phones behind NATs).
   # help2man, lintian and dpkg-dev: the Debian package the tests build and install.
-  packages+=(googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client liblinphone-dev baresip-core nftables help2man lintian dpkg-dev adduser)
+  # chromium and firefox-esr: headless WebRTC clients (tests/browsers).
+  packages+=(chromium firefox-esr googletest libgtest-dev coturn clang libclang-rt-14-dev iproute2 ethtool prometheus yamllint python3-yaml systemd openssl libnice-dev stun-client liblinphone-dev baresip-core nftables help2man lintian dpkg-dev adduser)
 elif [ "$profile" = bench ]; then
   packages+=(googletest libgtest-dev coturn python3 python3-matplotlib util-linux curl iproute2 ethtool)
 elif [ "$profile" = soak ]; then  # loadtest/soak.sh

@@ -321,6 +321,22 @@ INSTANTIATE_TEST_SUITE_P(ThreadsAndChannels, Uclient,
                                   (std::get<1>(p.param) ? "_channels" : "_indications");
                          });
 
+// What coturn's client does with 300 Try Alternate (docs/scaling.md says it): it reports the
+// error and stops, never asking the alternate. Its first client takes the full relay's one
+// allocation, the second is refused with 300 and the run ends there.
+TEST(Uclient, StopsAtTryAlternate) {
+  const auto mport = free_tcp_port();
+  Relay second({"--metrics", "127.0.0.1:" + std::to_string(mport)}, "127.0.0.2");
+  Relay first({"--max-allocations", "1", "--alternate-server", second.endpoint().to_string()});
+  std::uint16_t peer_port = 0;
+  auto peer = start_echo_peer(first.port, peer_port);
+  auto r = run_command("timeout 30 turnutils_uclient -c -W " + first.secret + " -u user -e 127.0.0.1 -r " +
+                       std::to_string(peer_port) + " -m 2 -n 5 -l 120 -p " + std::to_string(first.port) + " 127.0.0.1");
+  EXPECT_NE(r.output.find("error 300 (Try Alternate)"), std::string::npos) << r.output;
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(metric(mport, R"(hush_allocations_active{transport="udp"})"), 0);
+}
+
 // RFC 8656 across address families, from coturn's client on IPv4: an IPv6 relayed address
 // (-x) to an IPv6 peer, and dual allocations (-Z, which coturn asks for at the draft's code
 // point 0x8032) to peers of either family; with channels and with Send indications. The kernel
