@@ -11,6 +11,8 @@
 #    sizes and arrival times an observer of that leg sees (never decrypted).
 # 4. Leave-one-variant-out phrase identification (1-nearest neighbour) on those observations.
 # --quick: VBR with DTX only, and three configurations.
+# Writes build/fingerprint/results.jsonl and draws build/fingerprint/fingerprint.svg from it
+# (loadtest/plot_fingerprint.py; docs/img/fingerprint.svg is a copy of a full run's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -66,6 +68,9 @@ if [ $quick = 1 ]; then
   modes=(vbr-dtx)
 fi
 
+out=build/fingerprint
+mkdir -p "$out"
+: >"$out/results.jsonl"
 printf '\n%-8s %-36s %9s %7s %12s\n' codec defence accuracy chance "wire/media"
 for mode in "${modes[@]}"; do
   "$fp" encode --wav-dir "$work/wav" --mode "$mode" --out "$work/$mode.traces" 2>/dev/null
@@ -86,9 +91,14 @@ for mode in "${modes[@]}"; do
     wait "$relay_pid" 2>/dev/null || true
     relay_pid=""
     read -r _ acc _ chance _ _ _ wire _ media < <("$fp" classify --observations "$work/obs")
-    printf '%-8s %-36s %9.3f %7.3f %12.2f\n' "$mode" "$name" "$acc" "$chance" "$(echo "$wire / $media" | bc -l)"
+    ratio=$(echo "$wire / $media" | bc -l)
+    printf '%-8s %-36s %9.3f %7.3f %12.2f\n' "$mode" "$name" "$acc" "$chance" "$ratio"
+    printf '{"codec":"%s","defence":"%s","accuracy":%s,"chance":%s,"wire_over_media":%.3f}\n' \
+      "$mode" "$name" "$acc" "$chance" "$ratio" >>"$out/results.jsonl"
   done
 done
+/usr/bin/python3 loadtest/plot_fingerprint.py "$out/results.jsonl" "$out/fingerprint.svg"
+echo "runs in $out/results.jsonl; plot $out/fingerprint.svg (docs/img/fingerprint.svg in docs/privacy.md)"
 echo
 echo "accuracy: share of utterances whose phrase the observer named right, each tested against the"
 echo "other 9 variants (chance: 1 in 20); wire/media: bytes in DTLS datagrams to the client over the"
