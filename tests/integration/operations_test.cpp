@@ -208,6 +208,10 @@ TEST(Reload, SighupAppliesTheConfigFileAndSecretsWithoutDroppingCalls) {
   EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_config_reloads_total"), 1);
   EXPECT_EQ(sample(http_request(mport, "/metrics").body, "hush_allocations_limit"), 1);
   EXPECT_TRUE(call.works());  // the call survived
+  // Nonces are keyed by the first secret: the call's next request meets 438 once, then goes on.
+  const int stale = call.client.stale_nonces();
+  EXPECT_TRUE(call.client.create_permission(call.peer.local()));
+  EXPECT_EQ(call.client.stale_nonces(), stale + 1);
   const std::string user = relay.credential_username();
   TurnClient fresh(relay.endpoint(), user, auth::rest_password("rotated-secret", user));
   EXPECT_FALSE(fresh.allocate());
