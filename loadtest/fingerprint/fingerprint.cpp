@@ -258,8 +258,13 @@ class PeerSocket {
 };
 
 
-std::vector<Observation> replay(const std::vector<Trace>& traces, const Endpoint& relay, const std::string& secret,
+std::vector<Observation> replay(std::vector<Trace> traces, const Endpoint& relay, const std::string& secret,
                                 std::size_t parallel, int window_ms) {
+  // Utterances that share a batch share its start and the relay's state (with --smoothing, the
+  // phase of its release ticks against the batch's start). In file order a batch would hold
+  // five phrases' every variant, and the observer could name a phrase by its batch; shuffled
+  // (with a fixed seed, so runs repeat), a batch says nothing about the phrase.
+  std::shuffle(traces.begin(), traces.end(), std::mt19937(7));
   SSL_CTX* ctx = SSL_CTX_new(DTLS_client_method());
   std::vector<Observation> all;
   for (std::size_t first = 0; first < traces.size(); first += parallel) {

@@ -193,8 +193,16 @@ bool Server::release_due(const Now& now, Outbox& out) {
     }
     Allocation& a = *found;
     SmoothQueue& q = *a.smooth;
+    if (q.cover) {
+      if (out.room() < kCoverSlotsMax && !out.transmits().empty()) return true;
+      const TimePoint when = releases_.top().first;
+      releases_.pop();
+      release_cover_tick(a, when, out);
+      // The next tick, skipping any this worker was too busy to serve (no catch-up bursts).
+      releases_.emplace(tick_after(a, std::max(when, now.mono)), a.id);
+      continue;
+    }
     if (out.room() < std::max<std::size_t>(q.queued_sizes.size(), 1) && !out.transmits().empty()) return true;
-    const TimePoint when = releases_.top().first;
     releases_.pop();
     q.sending.swap(q.queued);  // the last tick's were flushed when their release returned
     q.queued.clear();
@@ -204,28 +212,55 @@ bool Server::release_due(const Now& now, Outbox& out) {
       if (!out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, p, size}))
         counters_.drop(Drop::outbox_full);
       p += size;
-      q.cover_size = size;
-    }
-    if (q.cover && q.queued_sizes.empty()) {
-      // Nothing to send this tick: cover, inside the client's TLS or DTLS like any message
-      // (and padded like one), on a channel the client discards.
-      q.sending.assign(q.cover_size, std::byte{0});
-      stun::write_channel_header(q.sending.data(), unbound_channel(a.channels),
-                                 static_cast<std::uint16_t>(q.cover_size - stun::kChannelHeaderSize));
-      if (out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, q.sending.data(), q.cover_size}))
-        counters_.cover_bytes += q.cover_size;
-      else
-        counters_.drop(Drop::outbox_full);
     }
     q.queued_sizes.clear();
-    if (q.cover) {
-      // The next tick, skipping any this worker was too busy to serve (no catch-up bursts).
-      releases_.emplace(tick_after(a, std::max(when, now.mono)), a.id);
-    } else {
-      q.scheduled = false;
-    }
+    q.scheduled = false;
   }
   return false;
+}
+
+// --cover: what leaves at one tick is a fixed pattern, whatever flows: one record, and a second
+// at every fourth tick, each the oldest message waiting or else cover. Sending everything
+// queued, as plain smoothing does, would show two records at a tick whenever a sender's packet
+// came just too late for the one before, which happens only while media flows: an observer
+// could read talk spurts from those pairs. The fourth tick's second record gives a queue room
+// to drain (1.25 messages a tick), so a late packet, or RTCP beside 20 ms audio at a 20 ms
+// tick, costs a few ticks of delay, not a growing backlog.
+void Server::release_cover_tick(Allocation& a, TimePoint when, Outbox& out) {
+  SmoothQueue& q = *a.smooth;
+  const auto tick = std::chrono::duration_cast<TimePoint::duration>(options_.smoothing);
+  const std::size_t slots = (when - a.created) / tick % 4 == 3 ? 2 : 1;
+  const std::size_t media = std::min(slots, q.queued_sizes.size());
+  std::uint32_t sizes[kCoverSlotsMax];
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < media; ++i) {
+    sizes[i] = q.queued_sizes[i];
+    bytes += sizes[i];
+    q.cover_size = sizes[i];
+  }
+  // The last tick's records were flushed when their release returned.
+  q.sending.assign(q.queued.begin(), q.queued.begin() + static_cast<std::ptrdiff_t>(bytes));
+  q.queued.erase(q.queued.begin(), q.queued.begin() + static_cast<std::ptrdiff_t>(bytes));
+  q.queued_sizes.erase(q.queued_sizes.begin(), q.queued_sizes.begin() + static_cast<std::ptrdiff_t>(media));
+  // Cover for the other slots: inside the client's TLS or DTLS like any message (and padded
+  // like one), on a channel the client discards.
+  for (std::size_t i = media; i < slots; ++i) {
+    const std::size_t at = q.sending.size();
+    q.sending.resize(at + q.cover_size);
+    stun::write_channel_header(q.sending.data() + at, unbound_channel(a.channels),
+                               static_cast<std::uint16_t>(q.cover_size - stun::kChannelHeaderSize));
+    sizes[i] = q.cover_size;
+  }
+  const std::byte* p = q.sending.data();
+  for (std::size_t i = 0; i < slots; ++i) {
+    // Media was counted as relayed when queued; only a full outbox loses a record here.
+    if (out.send(Transmit{Transmit::Via::listener, a.client.listener, a.client.client, p, sizes[i]})) {
+      if (i >= media) counters_.cover_bytes += sizes[i];
+    } else {
+      counters_.drop(Drop::outbox_full);
+    }
+    p += sizes[i];
+  }
 }
 
 std::optional<TimePoint> Server::next_release() const {

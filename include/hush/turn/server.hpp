@@ -70,9 +70,10 @@ struct ServerOptions {
   // tick, in order (0: off, the default). At most smoothing_queue bytes wait per allocation.
   std::chrono::milliseconds smoothing{0};
   std::size_t smoothing_queue = 65536;
-  // --cover (with smoothing): a TLS or DTLS client's allocation sends a cover ChannelData on a
-  // channel the client has not bound (which clients discard, RFC 8656 §12.6) at every tick that
-  // has no media, the size of the last media message, from its creation to its end.
+  // --cover (with smoothing): a TLS or DTLS client's allocation sends a fixed pattern from its
+  // creation to its end, one message per tick and two at every fourth, media waiting longest
+  // first, else a cover ChannelData (the size of the last media message) on a channel the
+  // client has not bound, which clients discard (RFC 8656 §12.6).
   bool cover = false;
   // RFC 5780 NAT behaviour discovery (--other-address): the four UDP listeners on {primary
   // IP, other IP} x {primary port, other port}, as nat_listeners[ip][port] with 0 for primary
@@ -93,6 +94,8 @@ inline constexpr std::size_t kPeerTailroom = 4;
 // --smoothing: messages one allocation may have waiting for its next tick (a worker's outbox
 // holds more than this, so one tick always leaves in one flush).
 inline constexpr std::size_t kSmoothingMaxMessages = 64;
+// --cover: records per tick at most (one, and two at every fourth tick).
+inline constexpr std::size_t kCoverSlotsMax = 2;
 
 class Server {
  public:
@@ -208,12 +211,13 @@ class Server {
   void emit(const Request& r, Bytes message, Outbox& out);
   // SOFTWARE, then the integrity attributes the request carried, then FINGERPRINT if it had one.
   void sign(stun::MessageBuilder& b, const auth::Credentials& creds, bool fingerprint) const;
-  void next_indication_id(std::byte* id);
+  void next_indication_id(std::byte* id);  // 12 bytes; nothing checks them (RFC 8489 §6)
   // --smoothing: queues a message for the client until the allocation's next tick; false
   // when the allocation's queue is full.
   bool smooth(Allocation& a, const std::byte* message, std::size_t size, const Now& now);
   TimePoint tick_after(const Allocation& a, TimePoint t) const;  // the allocation's first tick > t
-  void start_cover(Allocation& a);  // 12 bytes; nothing checks them (RFC 8489 §6)
+  void start_cover(Allocation& a);
+  void release_cover_tick(Allocation& a, TimePoint when, Outbox& out);  // --cover: one tick's records
   bool fits_amplification_bound(const Request& r, std::size_t response_size);
   // 300 Try Alternate with ALTERNATE-SERVER when one of the client's family is configured,
   // else `code`. Counted as `why`.

@@ -270,15 +270,24 @@ TEST_F(TurnFixture, SmoothingReleasesOnTheAllocationsClockInOrderAtMostOneTickLa
   EXPECT_FALSE(server->next_release());
 }
 
-TEST_F(TurnFixture, CoverFillsTicksWithoutMediaOnTlsAllocationsOnly) {
+// --smoothing 20ms --cover and a TLS client's allocation, created at `created`, with channel
+// 0x4000 bound to 8.8.8.8:7000.
+struct CoverFixture : test::TurnFixture {
+  turn::TimePoint created;
+  std::uint32_t handle = 0;
+  void SetUp() override {
+    options.smoothing = std::chrono::milliseconds(20);
+    options.cover = true;
+    start();
+    created = now.mono;
+    listener = turn::kTlsListenerBase;
+    handle = allocate();
+    ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4000, "8.8.8.8:7000")).error_code(), 0);
+  }
+};
+
+TEST_F(CoverFixture, CoverFillsTicksWithoutMediaOnTlsAllocationsOnly) {
   using std::chrono::milliseconds;
-  options.smoothing = milliseconds(20);
-  options.cover = true;
-  start();
-  const auto created = now.mono;
-  listener = turn::kTlsListenerBase;
-  auto handle = allocate();
-  ASSERT_EQ(request(stun::Method::channel_bind, channel(0x4000, "8.8.8.8:7000")).error_code(), 0);
   listener = 0;
   const Endpoint udp_client = *Endpoint::parse("192.0.2.2:40000");
   allocate(udp_client);  // a UDP client of the same server: never any cover
@@ -306,15 +315,56 @@ TEST_F(TurnFixture, CoverFillsTicksWithoutMediaOnTlsAllocationsOnly) {
   r = release();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(stun::parse_channel_data(r[0].bytes)->channel, 0x4000);
+  // The third tick is a fourth one (counted from 0 at the creation): two records, here cover.
   now.mono = created + milliseconds(60);
   r = release();
-  ASSERT_EQ(r.size(), 1u);
-  EXPECT_NE(stun::parse_channel_data(r[0].bytes)->channel, 0x4000);
-  EXPECT_EQ(r[0].bytes.size(), 104u);
+  ASSERT_EQ(r.size(), 2u);
+  for (const auto& x : r) {
+    EXPECT_NE(stun::parse_channel_data(x.bytes)->channel, 0x4000);
+    EXPECT_EQ(x.bytes.size(), 104u);
+  }
   // Ticks the worker missed are skipped, not sent in a burst.
   now.mono = created + milliseconds(145);
   EXPECT_EQ(release().size(), 1u);
   EXPECT_EQ(server->next_release(), created + milliseconds(160));
+}
+
+// With cover, what leaves at a tick never depends on what arrived: one record, two at every
+// fourth tick, media first (oldest first) and cover for the rest. Two messages in one tick
+// leave at two ticks, and a backlog drains through the fourth ticks' second records.
+TEST_F(CoverFixture, CoverSendsAFixedPatternWhateverArrives) {
+  using std::chrono::milliseconds;
+  const auto peer_at = *Endpoint::parse("8.8.8.8:7000");
+  // What each tick sends: the payload of media, "-" for cover.
+  auto tick = [&](int ms) {
+    now.mono = created + milliseconds(ms);
+    out.clear();
+    EXPECT_FALSE(server->release_due(now, out));
+    std::vector<std::string> sent;
+    for (const auto& x : collect()) {
+      auto cd = stun::parse_channel_data(x.bytes);
+      sent.push_back(cd->channel == 0x4000 ? std::string(as_text(cd->payload)) : "-");
+    }
+    return sent;
+  };
+  using V = std::vector<std::string>;
+  for (auto [at, what] : {std::pair{5, "a"}, {15, "b"}}) {
+    now.mono = created + milliseconds(at);
+    from_peer(handle, peer_at, what);
+  }
+  EXPECT_EQ(tick(20), (V{"a"}));
+  EXPECT_EQ(tick(40), (V{"b"}));
+  EXPECT_EQ(tick(60), (V{"-", "-"}));
+  for (auto [at, what] : {std::pair{61, "c"}, {62, "d"}, {63, "e"}, {64, "f"}}) {
+    now.mono = created + milliseconds(at);
+    from_peer(handle, peer_at, what);
+  }
+  EXPECT_EQ(tick(80), (V{"c"}));
+  EXPECT_EQ(tick(100), (V{"d"}));
+  EXPECT_EQ(tick(120), (V{"e"}));
+  EXPECT_EQ(tick(140), (V{"f", "-"}));
+  EXPECT_EQ(tick(160), (V{"-"}));
+  EXPECT_EQ(server->counters().dropped(turn::Drop::smoothing_queue), 0u);
 }
 
 // RFC 8656 §9: a permission is for an address, whatever its port. On the relay's own relayed
