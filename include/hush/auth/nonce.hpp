@@ -4,9 +4,10 @@
 // can use the nonce its control connection was given (coturn's uclient relies on that).
 //
 // The key is derived from the shared secret that mints credentials (random unless the operator
-// gives one), so relays that share the secret accept each other's nonces. That is what makes 300 Try Alternate work
-// for libwebrtc (Chromium, Chrome, Edge, Electron apps): it sends its Allocate to the alternate
-// with the nonce the first relay gave it and takes 438 Stale Nonce on an Allocate as final.
+// gives one), so relays that share the secret accept each other's nonces. That is what makes
+// 300 Try Alternate work for libwebrtc (Chromium, Chrome, Edge, Electron apps): it sends its
+// Allocate to the alternate with the nonce the first relay gave it and takes 438 Stale Nonce
+// on an Allocate as final.
 #pragma once
 
 #include <array>
