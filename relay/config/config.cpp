@@ -146,7 +146,8 @@ void add_run_options(CLI::App& app, Raw& r) {
                  "at most one tick late, never reordered")
       ->capture_default_str();
   app.add_flag("--cover", r.cover,
-               "With --smoothing: fill ticks without media to TLS and DTLS clients with cover messages they discard");
+               "With --smoothing: TLS and DTLS clients get a fixed pattern, one message a tick and two every "
+               "fourth, media or else cover messages they discard");
   app.add_option("--allocation-default-address-family", r.allocation_default_family,
                  "ipv4, ipv6 or keep: the relayed address family of an Allocate that asks for none (RFC 8656: "
                  "ipv4); keep: the family the client itself uses, for relays without IPv4")
