@@ -24,6 +24,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,8 +89,14 @@ class Relay:
         return self.log.read().decode(errors="replace")
 
     def stop(self):
-        self.process.terminate()
-        self.process.wait()
+        # SIGINT: at once. SIGTERM would drain, waiting up to --drain-timeout for allocations
+        # that a browser killed before its Refresh(0) left behind.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class PageServer(http.server.ThreadingHTTPServer):
@@ -188,11 +195,13 @@ def main():
                     uri = lambda r, ip: "turn:%s:%d?transport=%s" % (ip, r.port, transport)
                     b_uris = uri(first, FIRST) + ("," + uri(second, SECOND) if given == "both relays" else "")
                     started = time.monotonic()
-                    r, log = pages.run(browser, {"a": uri(first, FIRST), "b": b_uris, "u": user, "p": password,
-                                                 "n": MESSAGES, "wait": 20000})
+                    try:
+                        r, log = pages.run(browser, {"a": uri(first, FIRST), "b": b_uris, "u": user, "p": password,
+                                                     "n": MESSAGES, "wait": 20000})
+                    finally:
+                        first.stop()
+                        second.stop()
                     what = "%s, TURN/%s, B given %s" % (browser, transport.upper(), given)
-                    first.stop()
-                    second.stop()
                     if r is None:
                         check(False, what + ": the page reported nothing within 60 s\n" + log[-3000:])
                         continue
