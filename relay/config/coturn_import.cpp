@@ -147,12 +147,13 @@ bool denied_by_default(const std::string& cidr_text) {
   const u128 first = to_u128(c->network);
   const u128 span = c->prefix == 0 ? ~u128{0} >> (128 - bits) : (u128{1} << (bits - c->prefix)) - 1;
   const IpAddress last = from_u128(first + span, v4);
-  for (const auto& block : policy::special_purpose_blocks()) {
-    if (block.verdict != policy::Verdict::deny) continue;
-    const auto b = policy::Cidr::parse(block.block);
-    if (b && b->contains(c->network) && b->contains(last)) return true;
-  }
-  return false;
+  static const std::vector<policy::Cidr> denied = [] {
+    std::vector<policy::Cidr> out;
+    for (const auto& block : policy::special_purpose_blocks())
+      if (const auto b = policy::Cidr::parse(block.block); b && block.verdict == policy::Verdict::deny) out.push_back(*b);
+    return out;
+  }();
+  return std::any_of(denied.begin(), denied.end(), [&](const policy::Cidr& b) { return b.contains(c->network) && b.contains(last); });
 }
 
 // coturn's false for a flag: "0", "off", "no", "false", "f" (a flag without a value is true).

@@ -8,8 +8,8 @@
 
 namespace hush::policy {
 
-SourceBlocker::SourceBlocker(BlockLimits limits, std::size_t slots) : limits_(limits) {
-  slots = limits.strikes == 0 ? 1 : std::max<std::size_t>(slots, 1);
+SourceBlocker::SourceBlocker(BlockLimits limits) : limits_(limits) {
+  const std::size_t slots = limits.strikes == 0 ? 1 : std::max<std::size_t>(limits.slots, 1);
   ways_ = std::min(kWays, slots);
   slots_.resize(slots / ways_ * ways_);
 }

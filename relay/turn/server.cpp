@@ -48,7 +48,7 @@ void Server::set_options(const ServerOptions& o) {
   const ServerOptions fixed = options_;
   const bool rate_changed = o.unauth_rate != options_.unauth_rate || o.unauth_burst != options_.unauth_burst;
   const bool block_changed = o.block.strikes != options_.block.strikes || o.block.window_ns != options_.block.window_ns ||
-                             o.block.block_ns != options_.block.block_ns;
+                             o.block.block_ns != options_.block.block_ns || o.block.slots != options_.block.slots;
   options_ = o;
   options_.relay_v4 = fixed.relay_v4;
   options_.relay_v6 = fixed.relay_v6;

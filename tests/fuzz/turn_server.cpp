@@ -19,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       turn::Snapshot{auth::Authenticator("hush", auth::SecretSet({"s"}), nonces), policy::PeerPolicy(pc, nullptr)});
   turn::ServerOptions options;
   options.relay_v6 = true;
+  options.block.slots = 64;  // built per input: a small table, evictions reached too
   // RFC 5780 on: the UDP listener 0 is one of the four, so CHANGE-REQUEST is fuzzed too.
   using Nat = turn::ServerOptions::NatListener;
   options.nat_listeners = std::array<std::array<Nat, 2>, 2>{

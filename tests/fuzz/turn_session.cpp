@@ -67,7 +67,7 @@ class Session {
     if (config & 0x01) pc.allow.push_back(*policy::Cidr::parse("127.0.0.0/8"));
     policy_ = pc;
     options_.relay_v6 = true;
-    options_.block = policy::BlockLimits{5, 60'000'000'000, 30'000'000'000};
+    options_.block = policy::BlockLimits{5, 60'000'000'000, 30'000'000'000, 64};  // a small table: evictions too
     options_.max_permissions = 4;
     options_.max_channels = 4;
     if (config & 0x02) {

@@ -4,6 +4,7 @@
 // fixed size, nothing written out; owned by one worker, no locks inside.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -15,6 +16,7 @@ struct BlockLimits {
   unsigned strikes = 20;                          // failures within `window_ns` that start a block; 0: off
   std::int64_t window_ns = 60'000'000'000;        // how long failures are remembered
   std::int64_t block_ns = 300'000'000'000;        // how long a block lasts
+  std::size_t slots = 16384;                      // prefixes the table holds
 };
 
 // Sources are counted by prefix: an IPv4 address (/32: a NAT's or a carrier-grade NAT's many
@@ -26,7 +28,7 @@ struct BlockLimits {
 // unless more prefixes than the table holds (16,384 per worker) fail within one window.
 class SourceBlocker {
  public:
-  explicit SourceBlocker(BlockLimits limits, std::size_t slots = 16384);
+  explicit SourceBlocker(BlockLimits limits);
 
   bool blocked(const IpAddress& source, std::int64_t now_ns) const;
   // One failure of `source`; true when it starts a block.

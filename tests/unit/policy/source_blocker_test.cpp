@@ -8,7 +8,9 @@ using namespace hush;
 namespace {
 constexpr std::int64_t kSecond = 1'000'000'000;
 IpAddress ip(const char* s) { return *IpAddress::parse(s); }
-policy::BlockLimits limits(unsigned strikes) { return policy::BlockLimits{strikes, 60 * kSecond, 300 * kSecond}; }
+policy::BlockLimits limits(unsigned strikes, std::size_t slots = 16384) {
+  return policy::BlockLimits{strikes, 60 * kSecond, 300 * kSecond, slots};
+}
 }  // namespace
 
 TEST(SourceBlocker, BlocksAfterTheThresholdWithinTheWindowAndForItsDuration) {
@@ -49,7 +51,7 @@ TEST(SourceBlocker, CountsIpv4AddressesAloneAndIpv6By64) {
 }
 
 TEST(SourceBlocker, ACollisionNeverBlocksAnotherAndNeverLiftsABlock) {
-  policy::SourceBlocker b(limits(2), 1);  // one slot: everyone collides
+  policy::SourceBlocker b(limits(2, 1));  // one slot: everyone collides
   const auto attacker = ip("198.51.100.1"), other = ip("203.0.113.9");
   b.strike(attacker, 0);
   b.strike(attacker, 0);
@@ -89,7 +91,7 @@ TEST(SourceBlocker, ManySourcesAtOnceAreEachBlockedAfterTheirOwnFailures) {
 // One set (eight slots): newcomers take the slots of sources with fewer failures, so a source
 // that keeps failing among many that fail once is still counted and blocked.
 TEST(SourceBlocker, APersistentSourceOutlastsOneTimeFailuresInItsSet) {
-  policy::SourceBlocker b(limits(5), 8);
+  policy::SourceBlocker b(limits(5, 8));
   const auto attacker = ip("198.51.100.1");
   bool blocked = false;
   for (std::uint32_t i = 0; i < 5; ++i) {
