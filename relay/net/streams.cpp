@@ -28,7 +28,11 @@ using asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
+// A connection's own frame buffer holds only what a read left of a frame: idle connections
+// and those whose reads end on frame boundaries (nearly all) read into the worker's buffer.
 constexpr std::size_t kInitialBuffer = 2048;
+// A TLS record's plaintext at most; plain TCP reads as much at once.
+constexpr std::size_t kSharedReadBuffer = 16384;
 // RFC 6062 splices: bytes read at once from either side, and the most queued towards the
 // peer before the client is no longer read (the other way, --stream-send-buffer).
 constexpr std::size_t kSpliceChunk = 16384;
@@ -113,7 +117,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   std::optional<tcp::socket> plain;
   std::optional<TlsStream> tls;
   asio::steady_timer timer;
-  std::vector<std::byte> in = std::vector<std::byte>(kInitialBuffer);
+  std::vector<std::byte> in;  // the start of a frame a read left incomplete, or a splice's bytes
   std::size_t have = 0;
   std::vector<std::byte> pending, writing;
   std::vector<std::size_t> pending_frames, writing_frames;  // frame ends, when each goes in its own record
@@ -153,6 +157,8 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       }
     } else {
       plain.emplace(std::move(s));
+      boost::system::error_code ignored;
+      plain->non_blocking(true, ignored);  // read_shared() reads it without waiting
     }
   }
 
@@ -190,6 +196,8 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
 
   void read() {
     if (!open) return;
+    if (have == 0 && !peer) return read_shared();
+    if (peer && in.size() < kSpliceChunk) in.resize(kSpliceChunk);  // spliced after its last read
     if (have == in.size()) in.resize(std::min(in.size() * 2, hub.options_.max_frame + 4));
     with_stream([&](auto& s) {
       s.async_read_some(asio::buffer(in.data() + have, in.size() - have),
@@ -203,23 +211,62 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     });
   }
 
-  // Hands every complete frame to the TURN core; false if the connection was closed.
-  bool process() {
-    if (peer) return forward_to_peer();
+  // With nothing of a frame held: one read into the worker's buffer now, else a wait for the
+  // socket with no buffer held. What the read leaves of a frame moves to `in`.
+  void read_shared() {
+    std::byte* buf = hub.read_buffer_.data();
+    boost::system::error_code ec;
+    int want = SSL_ERROR_WANT_READ;
+    std::size_t n = 0;
+    if (tls) {
+      n = tls->read_now(buf, hub.read_buffer_.size(), want, ec);
+    } else {
+      n = plain->read_some(asio::buffer(hub.read_buffer_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    }
+    if (ec) return close();
+    if (n == 0) {
+      auto resume = [self = shared_from_this()](const boost::system::error_code& e) {
+        if (!self->open) return;
+        if (e) return self->close();
+        self->read();
+      };
+      if (tls) tls->async_wait(want, std::move(resume));
+      else plain->async_wait(tcp::socket::wait_read, std::move(resume));
+      return;
+    }
+    last_rx = SteadyClock::now();
+    std::size_t need = 0;
+    const auto used = deliver(buf, n, need);
+    if (!used) return;
+    if (*used < n || peer) {  // the rest of the frame, or the splice's bytes, are read into `in`
+      have = n - *used;
+      in.resize(std::max({kInitialBuffer, need, have, peer ? kSpliceChunk : 0}));
+      std::memcpy(in.data(), buf + *used, have);
+      if (peer && !forward_to_peer()) return;
+    }
+    // The next read waits its turn behind the worker's other handlers.
+    asio::post(hub.io_, [self = shared_from_this()] { self->read(); });
+  }
+
+  // Hands every complete frame of `data` to the TURN core and sends what it answered: the bytes
+  // used, or nullopt if the connection was closed. `need`: the size of the frame left
+  // incomplete, when its header is in.
+  std::optional<std::size_t> deliver(const std::byte* data, std::size_t size, std::size_t& need) {
     std::size_t pos = 0;
     const turn::Now now = hub.now_();
     bool delivered = false;
     while (true) {
-      const std::byte* f = in.data() + pos;
-      const auto frame = stun::next_stream_frame(Bytes{f, have - pos}, hub.options_.max_frame);
+      const std::byte* f = data + pos;
+      const auto frame = stun::next_stream_frame(Bytes{f, size - pos}, hub.options_.max_frame);
       using S = stun::StreamFrame::Status;
       if (frame.status == S::malformed || frame.status == S::too_large) {
         ++hub.counters_.closed_malformed;  // a stream cannot resynchronise after garbage
         close();
-        return false;
+        return std::nullopt;
       }
       if (frame.status == S::incomplete) {
-        if (in.size() < pos + frame.size && pos == 0) in.resize(frame.size);
+        need = frame.size;
         break;
       }
       if (hub.outbox_.full()) hub.flush_();
@@ -229,20 +276,31 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       pos += frame.size;
       if (peer) break;  // a ConnectionBind succeeded: what follows is raw data for the peer
     }
-    if (delivered) hub.flush_();  // payloads point into `in`: send before moving it
-    if (!open) return false;
-    if (pos > 0) {
-      std::memmove(in.data(), in.data() + pos, have - pos);
-      have -= pos;
+    if (delivered) hub.flush_();  // payloads point into `data`: send before it is reused
+    if (!open) return std::nullopt;
+    return pos;
+  }
+
+  // After a read into `in`: hands every complete frame to the TURN core; false if the
+  // connection was closed.
+  bool process() {
+    if (peer) return forward_to_peer();
+    std::size_t need = 0;
+    const auto used = deliver(in.data(), have, need);
+    if (!used) return false;
+    if (*used > 0) {
+      std::memmove(in.data(), in.data() + *used, have - *used);
+      have -= *used;
     }
     if (peer) {
       in.resize(std::max(kSpliceChunk, in.size()));  // never below what it holds
       return forward_to_peer();
     }
-    if (have == 0 && in.size() > kInitialBuffer) {
-      in.resize(kInitialBuffer);
-      in.shrink_to_fit();  // idle connections hold 2 KiB (an MTU-sized frame), not the largest they saw
+    if (have == 0) {
+      std::vector<std::byte>().swap(in);  // the frame is done: give the buffer back
+      return true;
     }
+    if (in.size() < need) in.resize(need);
     if (have == in.size()) in.resize(std::min(in.size() * 2, hub.options_.max_frame + 4));
     return true;
   }
@@ -404,7 +462,7 @@ struct StreamHub::Acceptor {
 StreamHub::StreamHub(asio::io_context& io, turn::Server& server, turn::Outbox& outbox, Flush flush, Clock now,
                      StreamOptions options, ConnectionLimits& limits)
     : io_(io), server_(server), outbox_(outbox), flush_(std::move(flush)), now_(std::move(now)),
-      options_(options), limits_(limits) {}
+      options_(options), limits_(limits), read_buffer_(kSharedReadBuffer) {}
 
 StreamHub::~StreamHub() { close_all(); }
 

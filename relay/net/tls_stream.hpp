@@ -7,8 +7,9 @@
 // buffers back between records (SSL_MODE_RELEASE_BUFFERS on the context): an idle connection
 // holds its SSL object and nothing more.
 //
-// The operations are those streams.cpp uses: a server handshake, async_read_some, and
-// async_write_some (so asio::async_write works on it). One thread per connection, as the
+// The operations are those streams.cpp uses: a server handshake, async_read_some,
+// async_write_some (so asio::async_write works on it), and read_now with async_wait for a
+// reader that keeps no buffer of its own while it waits. One thread per connection, as the
 // worker's io_context runs; a read and a write may be pending at once, each retrying its own
 // SSL call when the socket is ready for what OpenSSL asked.
 #pragma once
@@ -75,6 +76,34 @@ class TlsStream {
         std::forward<Handler>(handler), true);
   }
 
+  // One SSL_read into `buf` now, without waiting: the bytes read; or 0 with `want` set to the
+  // readiness OpenSSL needs first (WANT_READ or WANT_WRITE: a TLS 1.3 KeyUpdate can make a read
+  // write); or 0 with `ec` set. Records OpenSSL has read ahead come first, without a system call.
+  std::size_t read_now(void* buf, std::size_t size, int& want, boost::system::error_code& ec) {
+    want = SSL_ERROR_NONE;
+    ec = {};
+    if (ssl_ == nullptr) {
+      ec = boost::asio::error::no_memory;
+      return 0;
+    }
+    ERR_clear_error();
+    std::size_t n = 0;
+    const int r = SSL_read_ex(ssl_, buf, size, &n);
+    if (r > 0) return n;
+    const int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) want = e;
+    else ec = failure(e);
+    return 0;
+  }
+
+  // Handler: void(error_code), once the socket is ready for what read_now wanted.
+  template <class Handler>
+  void async_wait(int want, Handler&& handler) {
+    socket_.async_wait(want == SSL_ERROR_WANT_WRITE ? boost::asio::socket_base::wait_write
+                                                    : boost::asio::socket_base::wait_read,
+                       std::forward<Handler>(handler));
+  }
+
   template <class ConstBuffers, class Handler>
   void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
     const boost::asio::const_buffer b = first(buffers);
@@ -115,6 +144,11 @@ class TlsStream {
                          });
       return;
     }
+    finish(std::forward<Handler>(handler), failure(e), 0, initiating);
+  }
+
+  // What an SSL call's error `e` (neither WANT_READ nor WANT_WRITE) means for the connection.
+  static boost::system::error_code failure(int e) {
     boost::system::error_code ec = boost::asio::error::eof;  // close_notify, or the peer just went
     if (e == SSL_ERROR_SSL) {
       const unsigned long code = ERR_get_error();
@@ -124,7 +158,7 @@ class TlsStream {
       ec = boost::system::error_code(errno, boost::system::system_category());
     }
     ERR_clear_error();
-    finish(std::forward<Handler>(handler), ec, 0, initiating);
+    return ec;
   }
 
   template <class Handler>

@@ -143,6 +143,7 @@ class StreamHub {
   std::unordered_map<turn::FiveTuple, std::shared_ptr<Conn>> conns_;
   std::unordered_map<std::uint32_t, std::weak_ptr<Conn>> splices_;
   std::function<void(std::uint32_t)> splice_end_;
+  std::vector<std::byte> read_buffer_;  // every connection's reads, while none holds part of a frame
   StreamCounters counters_;
   bool closing_ = false;
 };
