@@ -123,7 +123,9 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   std::vector<std::size_t> pending_frames, writing_frames;  // frame ends, when each goes in its own record
   std::size_t written_frames = 0;
   bool write_busy = false;
-  bool padded = false;  // TLS with --padding: one record per frame, padded
+  // TLS: one record per frame (padded with --padding), as coturn writes them. Clients such as
+  // coturn's uclient take one message per record and lose the rest of a shared one.
+  bool record_per_frame = false;
   bool open = true;
   bool established = false;  // TLS done and a first frame received
   SteadyClock::time_point last_rx = SteadyClock::now();
@@ -142,8 +144,8 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       : hub(h), tuple(t), source(t.client.ip), timer(h.io_) {
     if (ctx) {
       tls.emplace(std::move(s), *ctx);
+      record_per_frame = true;
       if (h.options_.padding.mode != Padding::Mode::off) {
-        padded = true;
         SSL* native = tls->native_handle();
         SSL_set_record_padding_callback_arg(native, this);
         SSL_set_record_padding_callback(native, +[](SSL*, int type, size_t len, void* arg) -> size_t {
@@ -245,10 +247,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       std::memcpy(in.data(), buf + *used, have);
       if (peer && !forward_to_peer()) return;
     }
-    // The next read waits its turn behind the worker's other handlers. Reading on at once
-    // (up to four records a turn) let answers to several requests share one TLS record, and
-    // coturn's uclient 4.6.1 reads one message per record: its RFC 6062 runs over TLS lost
-    // connections (with one record per frame they did not).
+    // The next read waits its turn behind the worker's other handlers.
     asio::post(hub.io_, [self = shared_from_this()] { self->read(); });
   }
 
@@ -378,7 +377,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   // Bytes for the client as they are: no framing, no ChannelData padding.
   void append(const std::byte* data, std::size_t size) {
     pending.insert(pending.end(), data, data + size);
-    if (padded) pending_frames.push_back(pending.size());
+    if (record_per_frame) pending_frames.push_back(pending.size());
     if (!write_busy) start_write();
   }
 
@@ -391,7 +390,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     }
     pending.insert(pending.end(), data, data + size);
     pending.insert(pending.end(), pad, std::byte{0});
-    if (padded) pending_frames.push_back(pending.size());
+    if (record_per_frame) pending_frames.push_back(pending.size());
     if (!write_busy) start_write();
     return true;
   }
@@ -403,7 +402,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     pending_frames.clear();
     written_frames = 0;
     write_busy = true;
-    if (padded) return write_next_frame();
+    if (record_per_frame) return write_next_frame();
     with_stream([&](auto& s) {
       asio::async_write(s, asio::buffer(writing), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->write_done(ec);
@@ -411,7 +410,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     });
   }
 
-  // Padded TLS: one write per frame, so each frame gets its own padded record.
+  // TLS: one write per frame, so each frame gets its own (padded) record.
   void write_next_frame() {
     if (written_frames == writing_frames.size()) return write_done({});
     const std::size_t begin = written_frames == 0 ? 0 : writing_frames[written_frames - 1];

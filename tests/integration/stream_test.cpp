@@ -4,6 +4,7 @@
 // unaffected; the allocation of a TCP client ends with its connection.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -196,6 +197,48 @@ TEST(Streams, Ipv6ListenersServeTcpLikeIpv4) {
 // relay, and anyone on the path who sees the ticket in the ClientHello, that two connections
 // are one caller's. Judged by OpenSSL's own client: it keeps a session only if it could resume
 // it, and resumes whenever it can.
+// Over TLS each answer goes in a record of its own, padded or not, as coturn writes them:
+// clients such as coturn's uclient take one message per record and lose the rest of a shared
+// one. Three Binding requests in one record: the first answer leaves at once and the other two
+// queue behind it, where they used to leave together in one record.
+TEST(Streams, TlsAnswersGoOneMessagePerRecord) {
+  const auto cert = make_test_certificate();
+  for (const std::string padding : {"off", "block:128"}) {
+    const auto tls_port = free_udp_port();
+    Relay relay({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--cert", cert.cert, "--key", cert.key,
+                 "--padding", padding});
+    TcpTurn tcp(tls_port);
+    const int fd = tcp.fd();
+    const timeval two_seconds{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds);
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    ASSERT_EQ(SSL_connect(ssl), 1) << padding;
+    std::vector<std::byte> three;
+    std::vector<stun::TransactionId> tids;
+    for (int i = 0; i < 3; ++i) {
+      tids.push_back(random_tid());
+      const auto b = build(stun::Method::binding, stun::Class::request, tids.back(), {});
+      three.insert(three.end(), b.begin(), b.end());
+    }
+    ASSERT_EQ(SSL_write(ssl, three.data(), static_cast<int>(three.size())), static_cast<int>(three.size()));
+    for (int i = 0; i < 3; ++i) {
+      std::byte record[4096];
+      const int n = SSL_read(ssl, record, sizeof record);  // at most one record's data
+      ASSERT_GT(n, 20) << padding << ", answer " << i;
+      const std::size_t length = 20 + (std::to_integer<std::size_t>(record[2]) << 8 | std::to_integer<std::size_t>(record[3]));
+      EXPECT_EQ(static_cast<std::size_t>(n), length) << padding << ", answer " << i << ": not one message alone";
+      const auto m = stun::MessageView::parse(Bytes{record, static_cast<std::size_t>(n)});
+      ASSERT_TRUE(m) << padding << ", answer " << i << ": " << n << " bytes are not one STUN message";
+      EXPECT_EQ(m->transaction_id(), tids[i]) << padding;
+      EXPECT_EQ(m->message_class(), stun::Class::success) << padding;
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  }
+}
+
 TEST(Privacy, NoTlsOrDtlsSessionCanBeResumed) {
   const auto cert = make_test_certificate();
   const auto tls_port = free_udp_port();
