@@ -11,16 +11,20 @@
 namespace hush::fuzz {
 
 
+// Handles are small numbers, as the relay's (descriptors) are: the core indexes a table by
+// them. UDP sockets take 1-4095, TCP listeners 4096 on.
+constexpr std::uint32_t kTcpHandles = 4096;
+
 class Ports : public turn::RelayPortAllocator {
  public:
   std::map<std::uint32_t, turn::RelaySocket> open_sockets;
   std::uint32_t next = 1;
   std::optional<turn::RelaySocket> open(Family f, bool, bool) override {
-    if (open_sockets.size() > 64) return std::nullopt;
+    if (open_sockets.size() > 64 || next + 1 >= kTcpHandles) return std::nullopt;
     return add(f);
   }
   std::optional<std::pair<turn::RelaySocket, turn::RelaySocket>> open_pair(Family f, bool) override {
-    if (open_sockets.size() > 64) return std::nullopt;
+    if (open_sockets.size() > 64 || next + 2 >= kTcpHandles) return std::nullopt;
     auto a = add(f);
     return std::make_pair(a, add(f));
   }
@@ -46,7 +50,7 @@ class TcpHost : public turn::TcpRelayHost {
   std::map<std::uint32_t, turn::RelaySocket> listeners;
   std::map<std::uint32_t, bool> connections;  // alive, by id: bound or not
   std::vector<std::uint32_t> connecting;
-  std::uint32_t next = 100000;
+  std::uint32_t next = kTcpHandles;
   std::optional<turn::RelaySocket> listen(Family f, std::string_view) override {
     if (listeners.size() > 64) return std::nullopt;
     turn::RelaySocket s{next++, Endpoint{f == Family::v4 ? *IpAddress::parse("198.51.100.1") : *IpAddress::parse("2001:db8::1"),
