@@ -199,7 +199,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
   void read() {
     if (!open) return;
     if (have == 0 && !peer) return read_shared();
-    if (peer && in.size() < kSpliceChunk) in.resize(kSpliceChunk);  // spliced after its last read
+    if (peer && in.size() < kSpliceChunk) in.resize(kSpliceChunk);  // a splice reads 16 KiB at once
     if (have == in.size()) in.resize(std::min(in.size() * 2, hub.options_.max_frame + 4));
     with_stream([&](auto& s) {
       s.async_read_some(asio::buffer(in.data() + have, in.size() - have),
@@ -243,7 +243,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
     if (!used) return;
     if (*used < n || peer) {  // the rest of the frame, or the splice's bytes, are read into `in`
       have = n - *used;
-      in.resize(std::max({kInitialBuffer, need, have, peer ? kSpliceChunk : 0}));
+      in.resize(std::max({kInitialBuffer, need, have}));
       std::memcpy(in.data(), buf + *used, have);
       if (peer && !forward_to_peer()) return;
     }
@@ -294,10 +294,7 @@ struct StreamHub::Conn : std::enable_shared_from_this<Conn> {
       std::memmove(in.data(), in.data() + *used, have - *used);
       have -= *used;
     }
-    if (peer) {
-      in.resize(std::max(kSpliceChunk, in.size()));  // never below what it holds
-      return forward_to_peer();
-    }
+    if (peer) return forward_to_peer();  // read() gives `in` the splice's size
     if (have == 0) {
       std::vector<std::byte>().swap(in);  // the frame is done: give the buffer back
       return true;
