@@ -15,6 +15,8 @@
 #include "../support/stun_messages.hpp"
 #include "fakes.hpp"
 #include "hush/auth/rest_credential.hpp"
+#include "hush/auth/user_table.hpp"
+#include "hush/stun/integrity.hpp"
 #include "hush/turn/server.hpp"
 
 using namespace hush;
@@ -98,7 +100,22 @@ class Session {
   std::shared_ptr<const turn::Snapshot> snapshot(const std::string& secret) {
     auto nonces = std::make_shared<const auth::NonceIssuer>(auth::NonceIssuer(std::array<std::uint8_t, 32>{}, 600));
     return std::make_shared<const turn::Snapshot>(turn::Snapshot{
-        auth::Authenticator("hush", auth::SecretSet({secret, "older-secret"}), nonces), policy::PeerPolicy(policy_, &live_)});
+        auth::Authenticator("hush", auth::SecretSet({secret, "older-secret"}), nonces, static_users()),
+        policy::PeerPolicy(policy_, &live_)});
+  }
+
+  // --users-file: carol with her password (MD5 and SHA-256 keys), dave with an MD5 key only.
+  static auth::UserTable static_users() {
+    static const std::string dave_key = [] {
+      const auto key = stun::long_term_key("dave", "hush", "dave-password");
+      static const char* hex = "0123456789abcdef";
+      std::string text = "dave:0x";
+      for (auto b : key) text += {hex[std::to_integer<unsigned>(b) >> 4], hex[std::to_integer<unsigned>(b) & 15]};
+      return text;
+    }();
+    auto table = auth::UserTable::parse("carol:carol-password\n" + dave_key + "\n", "hush", "fuzz");
+    if (!table) __builtin_trap();
+    return std::move(*table);
   }
 
   Endpoint peer(Reader& in) {
@@ -125,7 +142,9 @@ class Session {
   }
 
   std::string username(Reader& in) const {
-    switch (in.u8() % 4) {
+    const std::uint8_t pick = in.u8();
+    if (pick >= 0xfe) return pick == 0xfe ? "carol" : "dave";  // static users
+    switch (pick % 4) {
       case 0: return std::to_string(now_.unix + 600) + ":alice";
       case 1: return std::to_string(now_.unix + 600) + ":bob";
       case 2: return std::to_string(now_.unix - 10) + ":expired";
@@ -196,7 +215,10 @@ class Session {
       b.add_text(attr::username, user);
       b.add_text(attr::realm, c.realm.empty() ? "hush" : c.realm);
       b.add_text(attr::nonce, c.nonce);
-      const std::string password = wrong_password ? "guess" : auth::rest_password(kSecret, user);
+      const std::string password = wrong_password       ? "guess"
+                                   : user == "carol"    ? "carol-password"
+                                   : user == "dave"     ? "dave-password"
+                                                        : auth::rest_password(kSecret, user);
       const std::string& realm = c.realm.empty() ? std::string("hush") : c.realm;
       if (sha256 && (how & 0x04)) {
         // RFC 8489 §14.12: PASSWORD-ALGORITHM SHA-256, the key a SHA-256 of user:realm:password.
