@@ -105,17 +105,18 @@ class Session {
   }
 
   // --users-file: carol with her password (MD5 and SHA-256 keys), dave with an MD5 key only.
-  static auth::UserTable static_users() {
-    static const std::string dave_key = [] {
+  // Parsed once; every snapshot (one per input, more on reloads) takes a copy.
+  static const auth::UserTable& static_users() {
+    static const auth::UserTable table = [] {
       const auto key = stun::long_term_key("dave", "hush", "dave-password");
       static const char* hex = "0123456789abcdef";
-      std::string text = "dave:0x";
+      std::string text = "carol:carol-password\ndave:0x";
       for (auto b : key) text += {hex[std::to_integer<unsigned>(b) >> 4], hex[std::to_integer<unsigned>(b) & 15]};
-      return text;
+      auto parsed = auth::UserTable::parse(text + "\n", "hush", "fuzz");
+      if (!parsed) __builtin_trap();
+      return std::move(*parsed);
     }();
-    auto table = auth::UserTable::parse("carol:carol-password\n" + dave_key + "\n", "hush", "fuzz");
-    if (!table) __builtin_trap();
-    return std::move(*table);
+    return table;
   }
 
   Endpoint peer(Reader& in) {
